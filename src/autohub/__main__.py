@@ -1,0 +1,7 @@
+"""Allow ``python -m autohub``."""
+
+from __future__ import annotations
+
+from autohub.cli import main
+
+raise SystemExit(main())

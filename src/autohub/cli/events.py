@@ -1,0 +1,252 @@
+"""``autohub events``: query, follow, record and resolve the audit trail."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from autohub.cli.context import open_ready_hub
+from autohub.cli.output import print_json, short_json, stdout, when
+from autohub.errors import InvalidInput
+from autohub.store.events import Event, EventFilter, EventStore
+from autohub.units import parse_duration
+
+app = typer.Typer(help="Query and record events: the one audit trail.")
+
+_RELATIVE = re.compile(r"^\d+(\.\d+)?(ms|s|m|h|d)$")
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """``2h`` (that long ago), or an ISO 8601 time (UTC unless it says otherwise)."""
+    if _RELATIVE.match(text.strip()):
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{option}: {text!r} is neither a duration (30m, 2h, 7d) nor an ISO time"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.callback(invoke_without_command=True)
+def events_command(
+    ctx: typer.Context,
+    event_type: Annotated[
+        list[str] | None, typer.Option("--type", "-t", help="Event type (repeatable).")
+    ] = None,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", "-s", help="Status (repeatable).")
+    ] = None,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Project id.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Run id.")] = None,
+    correlation: Annotated[
+        str | None, typer.Option("--correlation", help="Correlation id.")
+    ] = None,
+    since: Annotated[str | None, typer.Option("--since", help="2h, 7d or an ISO time.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="2h, 7d or an ISO time.")] = None,
+    unresolved: Annotated[
+        bool, typer.Option("--unresolved", help="Only unresolved events.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Events per page (1-1000).")] = 50,
+    cursor: Annotated[str | None, typer.Option("--cursor", help="Continue after a page.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
+    interval: Annotated[
+        str, typer.Option("--interval", help="Polling interval with --follow.")
+    ] = "1s",
+) -> None:
+    """List events, newest first (with --follow, oldest first as they arrive)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    where = EventFilter(
+        event_types=tuple(event_type or ()),
+        statuses=tuple(status or ()),
+        project_id=project,
+        run_id=run,
+        correlation_id=correlation,
+        since=parse_time(since, "--since") if since else None,
+        until=parse_time(until, "--until") if until else None,
+        unresolved=unresolved,
+    )
+    with open_ready_hub(ctx) as hub:
+        store = hub.events
+        page = store.query(where, limit=limit, cursor=cursor)
+        if follow:
+            _follow(store, where, list(reversed(page.events)), as_json, parse_duration(interval))
+            return
+        if as_json:
+            print_json(
+                {"events": [e.to_dict() for e in page.events], "next_cursor": page.next_cursor}
+            )
+            return
+        _table(page.events)
+        if page.next_cursor:
+            stdout.print(f"[dim]more: --cursor {page.next_cursor}[/]")
+
+
+def _follow(
+    store: EventStore, where: EventFilter, backlog: list[Event], as_json: bool, interval: float
+) -> None:
+    last_id = max((e.id or 0 for e in backlog), default=store.last_id())
+    for event in backlog:
+        _print_line(event, as_json)
+    try:
+        while True:
+            for event in store.since_id(where, last_id):
+                _print_line(event, as_json)
+                last_id = max(last_id, event.id or 0)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+def _print_line(event: Event, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(event.to_dict(), ensure_ascii=False, default=str))
+        return
+    stdout.print(
+        f"{event.id:>8}  {when(event.created_at)}  {_status(event.status)}  "
+        f"{event.event_type}  [dim]{event.project_id}[/]  {short_json(event.evidence, 80)}"
+    )
+
+
+_STATUS_STYLE = {
+    "success": "green",
+    "failed": "red",
+    "warning": "yellow",
+    "pending_review": "magenta",
+    "running": "cyan",
+    "pending": "blue",
+    "cancelled": "dim",
+    "skipped": "dim",
+}
+
+
+def _status(status: str) -> str:
+    return f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def _table(events: list[Event]) -> None:
+    table = Table(title=f"{len(events)} events, newest first", title_justify="left")
+    for column in ("id", "time", "type", "project", "status", "run", "from", "evidence"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        table.add_row(
+            str(event.id),
+            when(event.created_at),
+            event.event_type,
+            event.project_id,
+            _status(event.status) + (" ✓" if event.resolved_at else ""),
+            event.run_id or "",
+            event.detected_from or "",
+            short_json(event.evidence),
+        )
+    stdout.print(table)
+
+
+def _json_option(text: str | None, option: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{option}: not JSON: {exc.msg} at position {exc.pos}") from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{option}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+@app.command("record")
+def record_command(
+    ctx: typer.Context,
+    event_type: Annotated[
+        str, typer.Option("--type", "-t", help="Event type, e.g. deploy_finished.")
+    ],
+    status: Annotated[str, typer.Option("--status", "-s", help="Event status.")],
+    project: Annotated[
+        str | None, typer.Option("--project", "-p", help="Default: the config's.")
+    ] = None,
+    evidence: Annotated[str | None, typer.Option("--evidence", help="A JSON object.")] = None,
+    metadata: Annotated[str | None, typer.Option("--metadata", help="A JSON object.")] = None,
+    detected_from: Annotated[str | None, typer.Option("--from", help="What detected it.")] = "cli",
+    run: Annotated[str | None, typer.Option("--run", help="Run id.")] = None,
+    correlation: Annotated[
+        str | None, typer.Option("--correlation", help="Correlation id.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Record an event (from a script, a hook or by hand)."""
+    with open_ready_hub(ctx) as hub:
+        event = hub.events.record(
+            event_type,
+            project or hub.project,
+            status,
+            evidence=_json_option(evidence, "--evidence"),
+            metadata=_json_option(metadata, "--metadata"),
+            detected_from=detected_from,
+            run_id=run,
+            correlation_id=correlation,
+        )
+        if as_json:
+            print_json(event.to_dict())
+        elif event.spooled:
+            stdout.print(f"event spooled (database unavailable): uid {event.uid}")
+        else:
+            stdout.print(f"event {event.id} recorded")
+
+
+@app.command("resolve")
+def resolve_command(
+    ctx: typer.Context,
+    event_id: Annotated[int, typer.Argument(help="The event to mark resolved.")],
+) -> None:
+    """Mark an event resolved."""
+    with open_ready_hub(ctx) as hub:
+        event = hub.events.resolve(event_id)
+        stdout.print(f"event {event.id} resolved at {when(event.resolved_at)}")
+
+
+@app.command("timeline")
+def timeline_command(
+    ctx: typer.Context,
+    project: Annotated[str | None, typer.Argument(help="Default: the config's project.")] = None,
+    hours: Annotated[float, typer.Option("--hours", help="How far back.")] = 24,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A project's events over the last N hours, oldest first."""
+    with open_ready_hub(ctx) as hub:
+        events = hub.events.timeline(project or hub.project, hours)
+        if as_json:
+            print_json([e.to_dict() for e in events])
+            return
+        for event in events:
+            _print_line(event, False)
+
+
+@app.command("correlate")
+def correlate_command(
+    ctx: typer.Context,
+    event_id: Annotated[int | None, typer.Option("--event", help="An event id.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="A run id.")] = None,
+    correlation: Annotated[
+        str | None, typer.Option("--correlation", help="A correlation id.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Everything sharing a run or correlation id (or an event's), in order."""
+    with open_ready_hub(ctx) as hub:
+        events = hub.events.correlate(event_id=event_id, run_id=run, correlation_id=correlation)
+        if as_json:
+            print_json([e.to_dict() for e in events])
+            return
+        for event in events:
+            _print_line(event, False)

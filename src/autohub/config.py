@@ -1,0 +1,266 @@
+"""Configuration: ``autohub.yaml`` at the project root plus ``AUTOHUB_*`` environment variables.
+
+The environment wins over the file. Secrets never live in autohub.yaml: a value
+under a secret-named key, or one that looks like a credential, must be a
+``${NAME}`` reference to the environment or the secrets file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from autohub.errors import ConfigError, Problem, SecretsError
+from autohub.redact import Redactor, is_secret_key, looks_secret
+from autohub.secret_values import REFERENCE, Secrets, references
+from autohub.units import Bytes
+from autohub.yamlfile import (
+    YamlDocument,
+    YamlSyntaxError,
+    load_file,
+    validation_problems,
+)
+
+CONFIG_FILE = "autohub.yaml"
+STATE_DIR = ".autohub"
+DEFAULT_DATABASE_URL = "sqlite:///.autohub/autohub.db"
+
+
+class Settings(BaseSettings):
+    """``AUTOHUB_*`` environment variables; each overrides its autohub.yaml counterpart."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOHUB_", extra="ignore")
+
+    config: Path | None = None
+    database_url: str | None = None
+    secrets_file: Path | None = None
+    project: str | None = None
+
+
+class EventsConfig(BaseModel):
+    """The ``events:`` section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evidence_max_bytes: Bytes = Field(default=64 * 1024, ge=1024)
+    string_max_chars: int = Field(default=8 * 1024, ge=64)
+    spool_dir: str = f"{STATE_DIR}/spool"
+
+
+class ConfigFile(BaseModel):
+    """The keys autohub.yaml may hold. Definition sections are validated by the registry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    database: str | None = None
+    secrets_file: str | None = None
+    modules: list[str] = Field(default_factory=list)
+    automations_dir: str = "automations"
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    breakers: dict[str, Any] = Field(default_factory=dict)
+    automations: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("modules")
+    @classmethod
+    def _module_names(cls, modules: list[str]) -> list[str]:
+        for name in modules:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise ValueError(f"{name!r} is not a Python module name")
+        return modules
+
+
+@dataclass
+class Config:
+    """The loaded configuration of one project."""
+
+    root: Path
+    path: Path | None
+    file: ConfigFile
+    database_url: str
+    secrets: Secrets
+    document: YamlDocument | None = None
+    referenced_secrets: list[str] = field(default_factory=list)
+
+    @property
+    def project(self) -> str:
+        return self.file.project
+
+    @property
+    def automations_dir(self) -> Path:
+        return self.root / self.file.automations_dir
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.root / self.file.events.spool_dir
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    def redactor(self) -> Redactor:
+        return self.secrets.redactor(self.referenced_secrets)
+
+
+def find_config(start: Path) -> Path | None:
+    """autohub.yaml in ``start`` or its nearest parent that has one."""
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Load the project's configuration; every problem found is reported at once."""
+    env = dict(os.environ if environ is None else environ)
+    settings = _settings(env)
+    here = (cwd or Path.cwd()).resolve()
+    config_path = path or settings.config or find_config(here)
+    if config_path is not None:
+        config_path = (here / config_path).resolve()
+        if not config_path.is_file():
+            raise ConfigError([Problem(str(config_path), None, None, "file not found")])
+        document, file = _read_config_file(config_path)
+        root = config_path.parent
+    else:
+        document, file, root = None, ConfigFile(), here
+    if settings.project:
+        file.project = settings.project
+
+    secrets_path = settings.secrets_file or (
+        root / file.secrets_file if file.secrets_file else None
+    )
+    try:
+        secrets = Secrets.load(secrets_path, env)
+    except SecretsError as exc:
+        raise ConfigError([Problem(str(secrets_path), None, None, exc.message)]) from exc
+
+    database_url = _database_url(settings, file, secrets, root, config_path)
+    referenced = sorted(set(_all_references(document.data if document else None)))
+    return Config(
+        root=root,
+        path=config_path,
+        file=file,
+        database_url=database_url,
+        secrets=secrets,
+        document=document,
+        referenced_secrets=referenced,
+    )
+
+
+def _settings(env: Mapping[str, str]) -> Settings:
+    try:
+        return Settings.model_validate(
+            {
+                key.removeprefix("AUTOHUB_").lower(): value
+                for key, value in env.items()
+                if key.startswith("AUTOHUB_")
+                and key.removeprefix("AUTOHUB_").lower() in Settings.model_fields
+            }
+        )
+    except ValidationError as exc:
+        problems = [
+            Problem("environment", None, f"AUTOHUB_{str(e['loc'][0]).upper()}", e["msg"])
+            for e in exc.errors(include_url=False)
+        ]
+        raise ConfigError(problems) from exc
+
+
+def _read_config_file(path: Path) -> tuple[YamlDocument, ConfigFile]:
+    try:
+        documents = load_file(str(path))
+    except YamlSyntaxError as exc:
+        raise ConfigError([exc.problem]) from exc
+    if len(documents) != 1:
+        problem = Problem(str(path), None, None, "expected exactly one YAML document")
+        raise ConfigError([problem])
+    document = documents[0]
+    if document.data is None:
+        document.data = {}
+    if not isinstance(document.data, dict):
+        raise ConfigError([document.problem((), "expected a mapping of settings")])
+    problems = find_literal_secrets(document)
+    file = ConfigFile()
+    try:
+        file = ConfigFile.model_validate(document.data)
+    except ValidationError as exc:
+        problems += validation_problems(exc, document)
+    if problems:
+        raise ConfigError(problems)
+    return document, file
+
+
+def _database_url(
+    settings: Settings, file: ConfigFile, secrets: Secrets, root: Path, config_path: Path | None
+) -> str:
+    if settings.database_url:
+        url = settings.database_url
+    elif file.database:
+        try:
+            url = secrets.resolve(file.database, f"{config_path}: database", url_quote=True)
+        except SecretsError as exc:
+            raise ConfigError([Problem(str(config_path), None, "database", exc.message)]) from exc
+    else:
+        url = DEFAULT_DATABASE_URL
+    return normalise_database_url(url, root)
+
+
+def normalise_database_url(url: str, root: Path) -> str:
+    """psycopg 3 for PostgreSQL; a relative SQLite path is relative to the project root."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url.removeprefix("sqlite:///")
+        if relative and not relative.startswith(":memory:"):
+            return f"sqlite:///{(root / relative).resolve()}"
+    return url
+
+
+def find_literal_secrets(document: YamlDocument) -> list[Problem]:
+    """Problems for every literal secret-looking value in a YAML document."""
+    problems: list[Problem] = []
+    for path, value in _walk_strings(document.data, ()):
+        without_references = REFERENCE.sub("", value)
+        key = path[-1] if path else None
+        named_secret = isinstance(key, str) and is_secret_key(key) and without_references.strip()
+        if named_secret or looks_secret(without_references):
+            problems.append(
+                document.problem(
+                    path,
+                    "literal secret-looking value; refer to the environment or the secrets "
+                    "file with ${NAME} instead",
+                )
+            )
+    return problems
+
+
+def _walk_strings(
+    data: Any, path: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(data, str):
+        found.append((path, data))
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            found += _walk_strings(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += _walk_strings(value, (*path, index))
+    return found
+
+
+def _all_references(data: Any) -> list[str]:
+    return [name for _, text in _walk_strings(data, ()) for name in references(text)]

@@ -1,0 +1,115 @@
+"""Redaction: nothing secret-looking is ever written to the store.
+
+Two kinds of secret are replaced with ``[REDACTED]``:
+
+* known secret values (from the secrets file and secret-named environment
+  variables), wherever they appear inside a string;
+* secret-looking patterns: ``password=...``, ``api_key: ...``, ``token=...``,
+  bearer/basic credentials, credentials in URLs, private key blocks, AWS access
+  key ids, GitHub/Slack/OpenAI-style tokens and JWTs.
+
+In structured data, the values of secret-named keys (``password``, ``api_key``,
+``auth_token``, ``Authorization``...) are redacted whole, and keys are redacted
+like any other string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MARKER = "[REDACTED]"
+MIN_SECRET_LENGTH = 4
+"""Known secret values shorter than this are not redacted (they would match everywhere)."""
+
+_SECRET_WORD = (
+    r"(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key"
+    r"|private[_-]?key|auth|authorization|credentials?)"
+)
+_PATTERNS = [
+    # -----BEGIN RSA PRIVATE KEY----- ... -----END RSA PRIVATE KEY----- (or to the end)
+    r"(?P<pem>-----BEGIN[A-Z ]*PRIVATE KEY-----(?:.*?-----END[A-Z ]*PRIVATE KEY-----|.*\Z))",
+    # scheme://user:password@host
+    r"(?P<url_head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)(?P<url_secret>[^\s@/]+)(?=@)",
+    # password=..., "api_key": "...", DB_PASSWORD: ...
+    r"(?P<kv_head>(?i:\b(?:[a-z0-9]+[_.-])*" + _SECRET_WORD + r"(?:[_.-][a-z0-9]+)*)"
+    r"[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])(?!\$\{)(?P<kv_secret>(?i:(?:bearer|basic|token)\s+)?[^\s\"'&,;<>]+)",
+    # Authorization: Bearer xxx / Basic xxx
+    r"(?P<auth_head>\b(?i:bearer|basic|token)\s+)(?P<auth_secret>[A-Za-z0-9._~+/=-]{8,})",
+    r"(?P<aws>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)",
+    r"(?P<github>\bgh[pousr]_[A-Za-z0-9]{30,})",
+    r"(?P<slack>\bxox[abprs]-[A-Za-z0-9-]{10,})",
+    r"(?P<sk>\bsk-[A-Za-z0-9_-]{20,})",
+    r"(?P<jwt>\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+)",
+]
+_PATTERN = re.compile("|".join(_PATTERNS), re.DOTALL)
+_SECRET_KEY = re.compile(
+    r"(?:^|[_.\-\s]|(?<=[a-z])(?=[A-Z]))" + r"(?i:" + _SECRET_WORD + r")(?:$|[_.\-\s])"
+    r"|^(?i:" + _SECRET_WORD + r")$",
+)
+_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+def _replace_pattern(match: re.Match[str]) -> str:
+    groups = match.groupdict()
+    for head in ("url_head", "kv_head", "auth_head"):
+        if groups[head] is not None:
+            return groups[head] + MARKER
+    return MARKER
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a key name says its value is a secret: ``password``, ``X-Api-Key``, ``authToken``."""
+    return bool(_SECRET_KEY.search(name))
+
+
+def looks_secret(text: str) -> bool:
+    """Whether a string contains a secret-looking pattern."""
+    return _PATTERN.search(text) is not None
+
+
+class Redactor:
+    """Replaces known secret values and secret-looking patterns with ``[REDACTED]``."""
+
+    def __init__(self, known_secrets: Iterable[str] = ()) -> None:
+        values = {
+            value
+            for value in known_secrets
+            if len(value) >= MIN_SECRET_LENGTH and value not in MARKER
+        }
+        self.known_secrets = frozenset(values)
+        ordered = sorted(values, key=len, reverse=True)
+        self._known = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def with_secrets(self, more: Iterable[str]) -> Redactor:
+        return Redactor(self.known_secrets | set(more))
+
+    def text(self, text: str) -> str:
+        """``text`` with every known secret and secret-looking pattern replaced."""
+        if self._known is not None:
+            text = self._known.sub(MARKER, text)
+        return _PATTERN.sub(_replace_pattern, text)
+
+    def value(self, value: Any) -> Any:
+        """A copy of JSON-like ``value`` with every string inside it redacted."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            result: dict[Any, Any] = {}
+            for key, item in value.items():
+                new_key = self.text(key) if isinstance(key, str) else key
+                if (
+                    isinstance(key, str)
+                    and is_secret_key(key)
+                    and isinstance(item, str | int | float)
+                    and not isinstance(item, bool)
+                    and not (isinstance(item, str) and (_REFERENCE.match(item) or item == ""))
+                ):
+                    result[new_key] = MARKER
+                else:
+                    result[new_key] = self.value(item)
+            return result
+        if isinstance(value, list | tuple):
+            return [self.value(item) for item in value]
+        return value

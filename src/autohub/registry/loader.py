@@ -1,0 +1,335 @@
+"""Loading the registry from its sources: ``autohub.yaml``, ``automations/*.yaml`` and the
+Python modules named under ``modules:``. Every problem in every source is reported at
+once, each with its file, line and key; a failed load changes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from pydantic import ValidationError
+
+from autohub.config import Config, find_literal_secrets
+from autohub.errors import DefinitionError, InvalidInput, Problem
+from autohub.registry.decorators import ATTRIBUTE, DeclaredAutomation
+from autohub.registry.models import Automation, ProjectDefaults, Step, effective_policies
+from autohub.registry.policies import BreakerPolicy, Policies
+from autohub.yamlfile import YamlDocument, YamlSyntaxError, load_file, validation_problems
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
+class Definition:
+    """An automation and where it was declared."""
+
+    automation: Automation
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.automation.name
+
+    @property
+    def version(self) -> str:
+        return self.automation.version
+
+
+@dataclass
+class Registry:
+    """Every automation of a project, validated, plus the project's defaults and breakers."""
+
+    project: str
+    defaults: ProjectDefaults = field(default_factory=ProjectDefaults)
+    breakers: dict[str, BreakerPolicy] = field(default_factory=dict)
+    definitions: dict[str, Definition] = field(default_factory=dict)
+    fingerprint: Fingerprint = ()
+
+    def __len__(self) -> int:
+        return len(self.definitions)
+
+    def __iter__(self) -> Iterator[Definition]:
+        return iter(sorted(self.definitions.values(), key=lambda d: d.name))
+
+    def get(self, name: str) -> Definition:
+        """The named definition; an unknown name is an error that suggests close ones."""
+        if name in self.definitions:
+            return self.definitions[name]
+        import difflib
+
+        close = difflib.get_close_matches(name, self.definitions, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        known = ", ".join(sorted(self.definitions)) or "none"
+        raise InvalidInput(f"unknown automation {name!r}{hint} (known: {known})")
+
+    def policies(self, automation: Automation, step: Step) -> Policies:
+        return effective_policies(self.defaults, automation, step)
+
+
+def load_registry(config: Config) -> Registry:
+    """Build the registry from every source; raises DefinitionError listing all problems."""
+    loader = _Loader(config)
+    return loader.load()
+
+
+def source_files(config: Config) -> list[Path]:
+    """The YAML definition files, in load order."""
+    directory = config.automations_dir
+    if not directory.is_dir():
+        return []
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def fingerprint(config: Config) -> Fingerprint:
+    """Path, size and modification time of every source: a change means a reload."""
+    paths = [config.path] if config.path else []
+    paths += source_files(config)
+    for name in config.file.modules:
+        spec = _find_spec(name, config.root)
+        if spec is not None and spec.origin:
+            paths.append(Path(spec.origin))
+    result = []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        result.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(result)
+
+
+class RegistryWatcher:
+    """Keeps a registry current: reloads when a source changes or appears; a failed reload
+    keeps the last good registry and its error in ``last_error``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.registry = load_registry(config)
+        self.last_error: DefinitionError | None = None
+
+    def current(self) -> Registry:
+        if fingerprint(self.config) != self.registry.fingerprint:
+            try:
+                self.registry = load_registry(self.config)
+                self.last_error = None
+            except DefinitionError as exc:
+                self.last_error = exc
+        return self.registry
+
+
+class _Loader:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.problems: list[Problem] = []
+        self.definitions: dict[str, Definition] = {}
+
+    def load(self) -> Registry:
+        config = self.config
+        stamp = fingerprint(config)
+        document = config.document or YamlDocument(str(config.path or "autohub.yaml"), {})
+        defaults = self._validate(ProjectDefaults, config.file.defaults, document, ("defaults",))
+        breakers: dict[str, BreakerPolicy] = {}
+        for name, data in config.file.breakers.items():
+            breaker = self._validate(BreakerPolicy, data, document, ("breakers", name))
+            if breaker is not None:
+                breakers[str(name)] = breaker
+        for name, data in config.file.automations.items():
+            self._add_yaml(document, ("automations", name), data, expected_name=str(name))
+        for path in source_files(config):
+            self._add_file(path)
+        with _importable(config.root):
+            for index, module_name in enumerate(config.file.modules):
+                self._add_module(module_name, document, ("modules", index))
+            for definition in self.definitions.values():
+                self._check_python_targets(definition)
+        for definition in self.definitions.values():
+            self._check_breakers(definition, breakers)
+        if defaults is not None and defaults.breaker and defaults.breaker not in breakers:
+            self.problems.append(
+                document.problem(
+                    ("defaults", "breaker"), _unknown_breaker(defaults.breaker, breakers)
+                )
+            )
+        if self.problems:
+            raise DefinitionError(self.problems)
+        return Registry(
+            project=config.project,
+            defaults=defaults or ProjectDefaults(),
+            breakers=breakers,
+            definitions=self.definitions,
+            fingerprint=stamp,
+        )
+
+    def _validate(
+        self, model: type[Any], data: Any, document: YamlDocument, path: tuple[str | int, ...]
+    ) -> Any:
+        try:
+            return model.model_validate(data if data is not None else {})
+        except ValidationError as exc:
+            self.problems += validation_problems(exc, document, path)
+            return None
+
+    def _add_yaml(
+        self,
+        document: YamlDocument,
+        path: tuple[str | int, ...],
+        data: Any,
+        expected_name: str | None = None,
+    ) -> None:
+        if not isinstance(data, dict):
+            self.problems.append(document.problem(path, "expected a mapping (an automation)"))
+            return
+        data = dict(data)
+        if expected_name is not None:
+            if "name" in data and data["name"] != expected_name:
+                self.problems.append(
+                    document.problem(
+                        (*path, "name"),
+                        f"name {data['name']!r} differs from its key {expected_name!r}",
+                    )
+                )
+                return
+            data["name"] = expected_name
+        elif "name" not in data:
+            self.problems.append(document.problem(path, "required key 'name' is missing"))
+            return
+        data.setdefault("project", self.config.project)
+        automation = self._validate(Automation, data, document, path)
+        if automation is not None:
+            file = _relative(Path(document.file), self.config.root)
+            line = document.line_of(path)
+            self._register(Definition(automation, f"{file}:{line}"), document, path)
+
+    def _add_file(self, path: Path) -> None:
+        shown = _relative(path, self.config.root)
+        try:
+            documents = load_file(str(path), shown)
+        except YamlSyntaxError as exc:
+            self.problems.append(exc.problem)
+            return
+        for document in documents:
+            if document.data is None:
+                continue
+            self.problems += find_literal_secrets(document)
+            self._add_yaml(document, (), document.data)
+
+    def _add_module(
+        self, module_name: str, config_document: YamlDocument, path: tuple[str | int, ...]
+    ) -> None:
+        try:
+            module = _import_fresh(module_name)
+        except Exception as exc:  # user code: any failure is a located problem
+            message = f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+            self.problems.append(config_document.problem(path, message))
+            return
+        for value in vars(module).values():
+            declared = getattr(value, ATTRIBUTE, None)
+            if isinstance(declared, DeclaredAutomation):
+                document = YamlDocument(
+                    _relative(Path(declared.file), self.config.root),
+                    declared.data,
+                    {(): declared.line},
+                )
+                self.problems += find_literal_secrets(document)
+                self._add_yaml(document, (), declared.data)
+
+    def _register(
+        self, definition: Definition, document: YamlDocument, path: tuple[str | int, ...]
+    ) -> None:
+        existing = self.definitions.get(definition.name)
+        if existing is not None:
+            message = (
+                f"duplicate automation name {definition.name!r} (also defined at {existing.source})"
+            )
+            self.problems.append(document.problem((*path, "name") if path else (), message))
+            return
+        self.definitions[definition.name] = definition
+
+    def _check_breakers(self, definition: Definition, breakers: dict[str, BreakerPolicy]) -> None:
+        automation = definition.automation
+        file, _, line = definition.source.rpartition(":")
+        owners: list[tuple[str, str | None]] = [("breaker", automation.breaker)]
+        owners += [(f"steps[{i}].breaker", step.breaker) for i, step in enumerate(automation.steps)]
+        for key, name in owners:
+            if name is not None and name not in breakers:
+                self.problems.append(
+                    Problem(
+                        file,
+                        int(line) if line.isdigit() else None,
+                        f"{automation.name}.{key}",
+                        _unknown_breaker(name, breakers),
+                    )
+                )
+
+    def _check_python_targets(self, definition: Definition) -> None:
+        automation = definition.automation
+        file, _, line = definition.source.rpartition(":")
+        for index, step in enumerate(automation.steps):
+            tiers = [
+                ("", step),
+                *((f".fallback[{j}]", tier) for j, tier in enumerate(step.fallback)),
+            ]
+            for suffix, choice in tiers:
+                if choice.python is None:
+                    continue
+                module_name = choice.python.function.split(":", 1)[0]
+                if _find_spec(module_name, self.config.root) is None:
+                    self.problems.append(
+                        Problem(
+                            file,
+                            int(line) if line.isdigit() else None,
+                            f"{automation.name}.steps[{index}]{suffix}.python",
+                            f"module {module_name!r} not found (from the project root)",
+                        )
+                    )
+
+
+def _unknown_breaker(name: str, breakers: dict[str, BreakerPolicy]) -> str:
+    known = ", ".join(sorted(breakers)) or "none"
+    return f"unknown breaker {name!r}: declare it under breakers: (known: {known})"
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+@contextmanager
+def _importable(root: Path) -> Iterator[None]:
+    """The project root on sys.path while its modules are imported."""
+    entry = str(root)
+    added = entry not in sys.path
+    if added:
+        sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        if added and entry in sys.path:
+            sys.path.remove(entry)
+
+
+def _find_spec(module_name: str, root: Path) -> Any:
+    with _importable(root):
+        try:
+            return importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            return None
+
+
+def _import_fresh(module_name: str) -> ModuleType:
+    """Import a module, reloading it if it was imported before (its file may have changed)."""
+    importlib.invalidate_caches()
+    module = sys.modules.get(module_name)
+    if module is not None:
+        return importlib.reload(module)
+    return importlib.import_module(module_name)

@@ -1,0 +1,134 @@
+"""The definition models: an Automation is params, triggers, a DAG of steps and policies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from autohub.registry.actions import ActionChoice
+from autohub.registry.params import Param
+from autohub.registry.policies import BreakerPolicy, Policies, merge_policies
+from autohub.registry.templates import check_template
+from autohub.registry.triggers import ManualTrigger, Trigger
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+def _manual_only() -> list[Trigger]:
+    return [ManualTrigger()]
+
+
+class Step(ActionChoice, Policies):
+    """One action inside an automation; ``needs`` orders steps into a DAG.
+
+    ``run_if`` says when a step runs once its needs are done: ``success`` (all of them
+    succeeded, the default), ``failure`` (one of them failed: a rollback or alert) or
+    ``always`` (a cleanup).
+    """
+
+    id: str = Field(pattern=NAME_PATTERN, max_length=100)
+    description: str = ""
+    needs: list[str] = Field(default_factory=list)
+    run_if: Literal["success", "failure", "always"] = "success"
+    idempotency_key: str | None = None
+
+    @model_validator(mode="after")
+    def _templates(self) -> Step:
+        if self.idempotency_key is not None:
+            check_template(self.idempotency_key)
+        return self
+
+
+class Automation(Policies):
+    """A named, versioned definition owned by a project."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=200)
+    description: str = ""
+    project: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    tags: list[str] = Field(default_factory=list)
+    params: dict[str, Param] = Field(default_factory=dict)
+    triggers: list[Trigger] = Field(default_factory=_manual_only)
+    max_parallel: int = Field(default=4, ge=1, le=1000)
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _graph(self) -> Automation:
+        problems = step_graph_problems(self.steps)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def step(self, step_id: str) -> Step:
+        return next(step for step in self.steps if step.id == step_id)
+
+    def content(self) -> dict[str, Any]:
+        """The normalised content: every default applied, in a stable JSON form."""
+        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True)
+        return data
+
+    @property
+    def version(self) -> str:
+        """A hash of the normalised content: equal definitions have equal versions."""
+        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def step_graph_problems(steps: list[Step]) -> list[str]:
+    """Duplicate ids, unknown ``needs`` and cycles, each described."""
+    problems: list[str] = []
+    ids = [step.id for step in steps]
+    duplicates = sorted({step_id for step_id in ids if ids.count(step_id) > 1})
+    problems += [f"duplicate step id {step_id!r}" for step_id in duplicates]
+    known = set(ids)
+    for step in steps:
+        for need in step.needs:
+            if need not in known:
+                problems.append(f"step {step.id!r} needs unknown step {need!r}")
+            elif need == step.id:
+                problems.append(f"step {step.id!r} needs itself")
+    if not problems:
+        cycle = find_cycle({step.id: step.needs for step in steps})
+        if cycle:
+            problems.append("steps form a cycle: " + " -> ".join(cycle))
+    return problems
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """One cycle in ``graph`` (node -> needs) as a path that ends where it starts."""
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> list[str] | None:
+        if node in visiting:
+            return [*visiting[visiting.index(node) :], node]
+        if node in done:
+            return None
+        visiting.append(node)
+        for need in graph.get(node, []):
+            cycle = visit(need)
+            if cycle:
+                return cycle
+        visiting.pop()
+        done.add(node)
+        return None
+
+    for node in graph:
+        cycle = visit(node)
+        if cycle:
+            return cycle
+    return None
+
+
+class ProjectDefaults(Policies):
+    """The ``defaults:`` section: project-wide policy defaults."""
+
+
+def effective_policies(defaults: Policies, automation: Automation, step: Step) -> Policies:
+    """The policies a step runs under: its own, else its automation's, else the project's."""
+    return merge_policies(defaults, automation, step)
+
+
+BreakerTable = dict[str, BreakerPolicy]

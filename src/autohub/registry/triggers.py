@@ -1,0 +1,63 @@
+"""Triggers: what starts a run (manual, cron, webhook, event)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+
+from autohub.registry.actions import Strict
+
+
+class ManualTrigger(Strict):
+    type: Literal["manual"] = "manual"
+
+
+class CronTrigger(Strict):
+    """Fire on a cron schedule in a timezone; missed firings are skipped or run once."""
+
+    type: Literal["cron"] = "cron"
+    schedule: str
+    timezone: str = "UTC"
+    misfire: Literal["skip", "run_once"] = "skip"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(schedule):
+            raise ValueError(f"invalid cron expression {schedule!r}")
+        return schedule
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {name!r}") from exc
+        return name
+
+
+class WebhookTrigger(Strict):
+    """``POST /v1/hooks/{automation}``, signed with HMAC-SHA256; payload fields map to params."""
+
+    type: Literal["webhook"] = "webhook"
+    secret: str | None = Field(default=None, pattern=r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class EventTrigger(Strict):
+    """Start when an event of this type (and status) is recorded."""
+
+    type: Literal["event"] = "event"
+    event_type: str = Field(pattern=r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$")
+    status: list[str] = Field(default_factory=list)
+
+
+Trigger = Annotated[
+    ManualTrigger | CronTrigger | WebhookTrigger | EventTrigger, Field(discriminator="type")
+]

@@ -1,0 +1,1 @@
+"""This project's automation code: step functions and automations declared in Python."""

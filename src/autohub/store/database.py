@@ -1,0 +1,180 @@
+"""One database behind one interface: SQLite by default, PostgreSQL in production.
+
+``Database.create(url)`` picks the subclass; each overrides only dialect details
+(SQLite: WAL, busy timeout, ``BEGIN IMMEDIATE`` for writes; PostgreSQL: psycopg 3,
+pre-ping, connect timeout).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from autohub.errors import InvalidInput, StoreError, StoreUnavailable
+
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "unable to open database",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+)
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class Database:
+    """A SQLAlchemy engine plus the few things that differ between dialects."""
+
+    dialect = "generic"
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+
+    @staticmethod
+    def create(url: str) -> Database:
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise InvalidInput(f"invalid database URL: {exc}") from exc
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            return SQLiteDatabase.from_url(url)
+        if backend == "postgresql":
+            return PostgresDatabase.from_url(url)
+        raise InvalidInput(
+            f"unsupported database {backend!r} in URL {parsed.render_as_string()}: "
+            "use sqlite:///path or postgresql://user:password@host/db"
+        )
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password hidden."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction."""
+        with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection for reads."""
+        with self.engine.connect() as connection:
+            yield connection
+
+    def insert_ignoring_duplicates(self, table: sa.Table) -> Any:
+        """An INSERT that skips rows whose unique keys already exist."""
+        raise NotImplementedError
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        """Whether a driver error means the database cannot be reached right now."""
+        raise NotImplementedError
+
+    def translate(self, exc: SQLAlchemyError, action: str) -> StoreError:
+        """Our error for a driver error, keeping the message but not the traceback."""
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if self.is_unavailable(exc):
+            return StoreUnavailable(f"{action}: database {self.display_url} unavailable: {detail}")
+        return StoreError(f"{action}: {detail}")
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless a trivial query succeeds."""
+        try:
+            with self.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise self.translate(exc, "ping") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class SQLiteDatabase(Database):
+    """SQLite in WAL mode; writers take the lock up front to avoid upgrade deadlocks."""
+
+    dialect = "sqlite"
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteDatabase:
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            json_serializer=_json_dumps,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            connection.exec_driver_sql(f"BEGIN {mode}")
+
+        return cls(url, engine)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            yield connection.execution_options(sqlite_begin="DEFERRED")
+
+    def insert_ignoring_duplicates(self, table: sa.Table) -> Any:
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        message = str(getattr(exc, "orig", exc)).lower()
+        return isinstance(exc, DBAPIError) and any(m in message for m in _SQLITE_UNAVAILABLE)
+
+
+class PostgresDatabase(Database):
+    """PostgreSQL through psycopg 3."""
+
+    dialect = "postgresql"
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresDatabase:
+        parsed = make_url(url)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = sa.create_engine(
+            parsed,
+            json_serializer=_json_dumps,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=10,
+            connect_args={"connect_timeout": 5, "application_name": "autohub"},
+        )
+        return cls(parsed.render_as_string(hide_password=False), engine)
+
+    def insert_ignoring_duplicates(self, table: sa.Table) -> Any:
+        return postgresql.insert(table).on_conflict_do_nothing()
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        import psycopg
+
+        original = getattr(exc, "orig", exc)
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        return isinstance(original, psycopg.OperationalError)

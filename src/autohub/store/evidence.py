@@ -1,0 +1,83 @@
+"""Evidence and metadata as they are stored: JSON-safe, redacted and capped in size.
+
+Oversized values are cut, never rejected: long strings keep their head and a
+``…[truncated N chars]`` marker; a document still over the byte cap is replaced by
+``{"_truncated": true, "original_bytes": N, "snippet": "..."}``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+from enum import Enum
+from pathlib import PurePath
+from typing import Any
+from uuid import UUID
+
+from autohub.errors import InvalidInput
+from autohub.redact import Redactor
+
+TRUNCATED_KEY = "_truncated"
+
+
+def to_json_safe(value: Any, where: str) -> Any:
+    """``value`` as plain JSON data; an unserialisable part is an error naming its path."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{where}: {value} is not valid JSON (use null or a string)")
+        return value
+    if isinstance(value, dict):
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise InvalidInput(f"{where}: key {key!r} is not a string")
+            text_key = key if isinstance(key, str) else json.dumps(key)
+            result[text_key] = to_json_safe(item, f"{where}.{text_key}")
+        return result
+    if isinstance(value, list | tuple):
+        return [to_json_safe(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID | PurePath):
+        return str(value)
+    if isinstance(value, Enum):
+        return to_json_safe(value.value, where)
+    raise InvalidInput(f"{where}: a {type(value).__name__} is not JSON-serialisable")
+
+
+def _cut_strings(value: Any, max_chars: int) -> tuple[Any, bool]:
+    if isinstance(value, str):
+        if len(value) > max_chars:
+            return f"{value[:max_chars]}…[truncated {len(value) - max_chars} chars]", True
+        return value, False
+    if isinstance(value, dict):
+        cut = False
+        result = {}
+        for key, item in value.items():
+            result[key], item_cut = _cut_strings(item, max_chars)
+            cut = cut or item_cut
+        return result, cut
+    if isinstance(value, list):
+        items = [_cut_strings(item, max_chars) for item in value]
+        return [item for item, _ in items], any(flag for _, flag in items)
+    return value, False
+
+
+def prepare(
+    value: Any, where: str, redactor: Redactor, *, max_bytes: int, max_string_chars: int
+) -> Any:
+    """JSON-safe, redacted and capped ``value``, ready for the store."""
+    safe = redactor.value(to_json_safe(value, where))
+    encoded = json.dumps(safe, separators=(",", ":"), ensure_ascii=False)
+    if len(encoded) <= max_string_chars and len(encoded.encode()) <= max_bytes:
+        return safe
+    safe, _ = _cut_strings(safe, max_string_chars)
+    encoded = json.dumps(safe, separators=(",", ":"), ensure_ascii=False)
+    size = len(encoded.encode())
+    if size <= max_bytes:
+        return safe
+    snippet = encoded.encode()[: max(max_bytes // 2, 64)].decode("utf-8", "ignore")
+    return {TRUNCATED_KEY: True, "original_bytes": size, "snippet": snippet}

@@ -1,0 +1,87 @@
+"""The tables, as SQLAlchemy Core metadata (migrations create them; this mirrors the head)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+JSONValue = sa.JSON().with_variant(JSONB(), "postgresql")
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC datetime on both databases (SQLite keeps naive UTC text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: give a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        raise TypeError(f"unexpected datetime value {value!r}")
+
+
+automation_events = sa.Table(
+    "automation_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("uid", sa.String(32), nullable=False),
+    sa.Column("event_type", sa.String(128), nullable=False),
+    sa.Column("project_id", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("evidence", JSONValue, nullable=False),
+    sa.Column("detected_from", sa.String(256)),
+    sa.Column("metadata", JSONValue, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime()),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("correlation_id", sa.String(64)),
+    sa.Column("parent_id", sa.BigInteger),
+    sa.UniqueConstraint("uid", name="uq_automation_events_uid"),
+    sa.Index(
+        "ix_automation_events_project_type_created",
+        "project_id",
+        "event_type",
+        sa.text("created_at DESC"),
+    ),
+    sa.Index(
+        "ix_automation_events_project_created",
+        "project_id",
+        sa.text("created_at DESC"),
+        sa.text("id DESC"),
+    ),
+    sa.Index("ix_automation_events_type_created", "event_type", sa.text("created_at DESC")),
+    sa.Index("ix_automation_events_status_created", "status", sa.text("created_at DESC")),
+    sa.Index("ix_automation_events_created", sa.text("created_at DESC"), sa.text("id DESC")),
+    sa.Index("ix_automation_events_run", "run_id"),
+    sa.Index("ix_automation_events_correlation", "correlation_id"),
+)
+
+definitions = sa.Table(
+    "definitions",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(128), nullable=False),
+    sa.Column("source", sa.String(1024), nullable=False),
+    sa.Column("content", JSONValue, nullable=False),
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_definitions_name_last_seen", "name", sa.text("last_seen_at DESC")),
+)
