@@ -181,7 +181,7 @@ def _settings(env: Mapping[str, str]) -> Settings:
 
 def _read_config_file(path: Path) -> tuple[YamlDocument, ConfigFile]:
     try:
-        documents = load_file(str(path))
+        documents = load_file(str(path), path.name)
     except YamlSyntaxError as exc:
         raise ConfigError([exc.problem]) from exc
     if len(documents) != 1:
@@ -235,7 +235,12 @@ def find_literal_secrets(document: YamlDocument) -> list[Problem]:
     for path, value in _walk_strings(document.data, ()):
         without_references = REFERENCE.sub("", value)
         key = path[-1] if path else None
-        named_secret = isinstance(key, str) and is_secret_key(key) and without_references.strip()
+        named_secret = (
+            isinstance(key, str)
+            and is_secret_key(key)
+            and bool(without_references.strip())
+            and REFERENCE.search(value) is None
+        )
         if named_secret or looks_secret(without_references):
             problems.append(
                 document.problem(

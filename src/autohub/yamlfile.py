@@ -20,6 +20,7 @@ from autohub.errors import Problem
 KeyPath = tuple[str | int, ...]
 
 _MAX_NODES = 200_000
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class _Loader(yaml.SafeLoader):
@@ -81,9 +82,10 @@ def format_key_path(path: Sequence[str | int]) -> str:
 
 def load_documents(text: str, file: str) -> list[YamlDocument]:
     """Every document in ``text``; raises YamlSyntaxError naming the file and line."""
-    loader = _Loader(text)
     documents: list[YamlDocument] = []
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         while loader.check_node():
             node = loader.get_node()
             document = YamlDocument(file=file, data=None)
@@ -101,7 +103,8 @@ def load_documents(text: str, file: str) -> list[YamlDocument]:
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise YamlSyntaxError(Problem(file, None, None, f"YAML error: {exc}")) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents
 
 
@@ -134,6 +137,10 @@ class _Builder:
                 problem_mark=node.start_mark,
             )
         self.document.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            raise yaml.MarkedYAMLError(
+                problem=f"unsupported tag {node.tag!r}", problem_mark=node.start_mark
+            )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):

@@ -249,7 +249,7 @@ class _Loader:
             message = (
                 f"duplicate automation name {definition.name!r} (also defined at {existing.source})"
             )
-            self.problems.append(document.problem((*path, "name") if path else (), message))
+            self.problems.append(document.problem((*path, "name"), message))
             return
         self.definitions[definition.name] = definition
 

@@ -42,6 +42,7 @@ EventStatus = Literal[
 ]
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$"
 PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+DETECTED_FROM_MAX_CHARS = 256
 MAX_PAGE_SIZE = 1000
 
 
@@ -59,7 +60,7 @@ class NewEvent(BaseModel):
     status: EventStatus
     evidence: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    detected_from: str | None = Field(default=None, max_length=256)
+    detected_from: str | None = Field(default=None, max_length=DETECTED_FROM_MAX_CHARS)
     run_id: str | None = Field(default=None, max_length=64)
     correlation_id: str | None = Field(default=None, max_length=64)
     parent_id: int | None = None
@@ -206,7 +207,11 @@ class EventStore:
             )
             for name in ("evidence", "metadata")
         }
-        detected_from = self.redactor.text(model.detected_from) if model.detected_from else None
+        detected_from = None
+        if model.detected_from:
+            # Redaction can lengthen the text; the column holds DETECTED_FROM_MAX_CHARS.
+            redacted = evidence.clean_text(self.redactor.text(model.detected_from))
+            detected_from = redacted[:DETECTED_FROM_MAX_CHARS]
         return {
             "uid": model.uid,
             "event_type": model.event_type,

@@ -2,13 +2,16 @@
 
 Oversized values are cut, never rejected: long strings keep their head and a
 ``…[truncated N chars]`` marker; a document still over the byte cap is replaced by
-``{"_truncated": true, "original_bytes": N, "snippet": "..."}``.
+``{"_truncated": true, "original_bytes": N, "snippet": "..."}``. Characters no
+database can store (NUL for PostgreSQL, lone surrogates for any UTF-8 text) become
+U+FFFD.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import date, datetime
 from enum import Enum
 from pathlib import PurePath
@@ -19,11 +22,20 @@ from autohub.errors import InvalidInput
 from autohub.redact import Redactor
 
 TRUNCATED_KEY = "_truncated"
+REPLACEMENT = "\ufffd"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with NUL (refused by PostgreSQL) and lone surrogates (not UTF-8) replaced."""
+    return _UNSTORABLE.sub(REPLACEMENT, text)
 
 
 def to_json_safe(value: Any, where: str) -> Any:
     """``value`` as plain JSON data; an unserialisable part is an error naming its path."""
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return clean_text(value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -34,7 +46,7 @@ def to_json_safe(value: Any, where: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise InvalidInput(f"{where}: key {key!r} is not a string")
-            text_key = key if isinstance(key, str) else json.dumps(key)
+            text_key = clean_text(key) if isinstance(key, str) else json.dumps(key)
             result[text_key] = to_json_safe(item, f"{where}.{text_key}")
         return result
     if isinstance(value, list | tuple):
@@ -42,7 +54,7 @@ def to_json_safe(value: Any, where: str) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, UUID | PurePath):
-        return str(value)
+        return clean_text(str(value))
     if isinstance(value, Enum):
         return to_json_safe(value.value, where)
     raise InvalidInput(f"{where}: a {type(value).__name__} is not JSON-serialisable")
@@ -79,5 +91,17 @@ def prepare(
     size = len(encoded.encode())
     if size <= max_bytes:
         return safe
-    snippet = encoded.encode()[: max(max_bytes // 2, 64)].decode("utf-8", "ignore")
-    return {TRUNCATED_KEY: True, "original_bytes": size, "snippet": snippet}
+    head = encoded.encode()
+    snippet_bytes = max(max_bytes // 2, 64)
+    while True:
+        # Escaping can double the snippet's size: shrink it until the document fits.
+        snippet = head[:snippet_bytes].decode("utf-8", "ignore")
+        document = {TRUNCATED_KEY: True, "original_bytes": size, "snippet": snippet}
+        excess = _size(document) - max_bytes
+        if excess <= 0 or not snippet:
+            return document
+        snippet_bytes = max(snippet_bytes - excess, 0)
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
