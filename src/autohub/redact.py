@@ -32,9 +32,9 @@ _PATTERNS = [
     r"(?P<pem>-----BEGIN[A-Z ]*PRIVATE KEY-----(?:.*?-----END[A-Z ]*PRIVATE KEY-----|.*\Z))",
     # scheme://user:password@host
     r"(?P<url_head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)(?P<url_secret>[^\s@/]+)(?=@)",
-    # password=..., "api_key": "...", DB_PASSWORD: ...
+    # password=..., "api_key": "...", DB_PASSWORD: ..., and JSON escaped inside a string
     r"(?P<kv_head>(?i:\b(?:[a-z0-9]+[_.-])*" + _SECRET_WORD + r"(?:[_.-][a-z0-9]+)*)"
-    r"[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])(?!\$\{)(?P<kv_secret>(?i:(?:bearer|basic|token)\s+)?[^\s\"'&,;<>]+)",
+    r"\\?[\"']?\s*[:=]\s*\\?[\"']?)(?!\[REDACTED\])(?!\$\{)(?P<kv_secret>(?i:(?:bearer|basic|token)\s+)?(?:[^\s\"'&,;<>\\]|\\(?![\"']))+)",
     # Authorization: Bearer xxx / Basic xxx
     r"(?P<auth_head>\b(?i:bearer|basic|token)\s+)(?P<auth_secret>[A-Za-z0-9._~+/=-]{8,})",
     r"(?P<aws>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)",
@@ -99,17 +99,23 @@ class Redactor:
             result: dict[Any, Any] = {}
             for key, item in value.items():
                 new_key = self.text(key) if isinstance(key, str) else key
-                if (
-                    isinstance(key, str)
-                    and is_secret_key(key)
-                    and isinstance(item, str | int | float)
-                    and not isinstance(item, bool)
-                    and not (isinstance(item, str) and (_REFERENCE.match(item) or item == ""))
-                ):
-                    result[new_key] = MARKER
+                if isinstance(key, str) and is_secret_key(key):
+                    result[new_key] = self._secret(item)
                 else:
                     result[new_key] = self.value(item)
             return result
         if isinstance(value, list | tuple):
             return [self.value(item) for item in value]
         return value
+
+    def _secret(self, item: Any) -> Any:
+        """The value of a secret-named key: scalars (also inside lists) become the marker."""
+        if isinstance(item, list | tuple):
+            return [self._secret(element) for element in item]
+        if (
+            isinstance(item, str | int | float)
+            and not isinstance(item, bool)
+            and not (isinstance(item, str) and (_REFERENCE.match(item) or item == ""))
+        ):
+            return MARKER
+        return self.value(item)

@@ -82,9 +82,7 @@ class DefinitionStore:
                     if (item.name, item.version) not in existing
                 ]
                 if new_rows:
-                    connection.execute(
-                        self.database.insert_ignoring_duplicates(table), new_rows
-                    )
+                    connection.execute(self.database.insert_ignoring_duplicates(table), new_rows)
                 if existing:
                     connection.execute(
                         table.update()
@@ -107,9 +105,7 @@ class DefinitionStore:
 
     def get(self, name: str, version: str) -> DefinitionVersion:
         table = definitions
-        rows = self._fetch(
-            sa.select(table).where(table.c.name == name, table.c.version == version)
-        )
+        rows = self._fetch(sa.select(table).where(table.c.name == name, table.c.version == version))
         if not rows:
             raise NotFound(f"no version {version} of automation {name!r}")
         return rows[0]

@@ -44,6 +44,8 @@ class EventSpool:
         lines = "".join(json.dumps(row, separators=(",", ":"), default=str) + "\n" for row in rows)
         with self._locked():
             created = not self.path.exists()
+            if not created and self._ends_torn():
+                lines = "\n" + lines  # end the torn line, or our first row would join it
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(lines)
                 handle.flush()
@@ -55,6 +57,8 @@ class EventSpool:
         """Insert every spooled row through ``insert`` (which must ignore duplicate uids),
         then empty the spool. If ``insert`` raises, the spool is left whole."""
         with self._locked():
+            if not self.path.exists():
+                return 0
             rows = self._read()
             for start in range(0, len(rows), batch_size):
                 insert(rows[start : start + batch_size])
@@ -63,6 +67,15 @@ class EventSpool:
                 handle.flush()
                 os.fsync(handle.fileno())
             return len(rows)
+
+    def _ends_torn(self) -> bool:
+        """Whether the file ends in a partial line (a crash mid-append)."""
+        with open(self.path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return False
+            handle.seek(size - 1)
+            return handle.read(1) != b"\n"
 
     def _read(self) -> list[dict[str, Any]]:
         try:

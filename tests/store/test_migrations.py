@@ -1,0 +1,174 @@
+"""Schema migrations on both databases: up, down, up again, and the revision check."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from store_helpers import event_fields
+
+from autohub.errors import MigrationRequired
+from autohub.store import migrations
+from autohub.store.database import Database
+from autohub.store.events import EventStore
+from autohub.store.schema import metadata
+
+TABLES = {"automation_events", "definitions"}
+EVENT_INDEXES = {
+    "ix_automation_events_project_type_created",
+    "ix_automation_events_project_created",
+    "ix_automation_events_type_created",
+    "ix_automation_events_status_created",
+    "ix_automation_events_created",
+    "ix_automation_events_run",
+    "ix_automation_events_correlation",
+}
+
+
+def table_names(database: Database) -> set[str]:
+    with database.connect() as connection:
+        return set(sa.inspect(connection).get_table_names())
+
+
+def index_names(database: Database, table: str) -> set[str]:
+    with database.connect() as connection:
+        return {index["name"] or "" for index in sa.inspect(connection).get_indexes(table)}
+
+
+def unique_constraints(database: Database, table: str) -> set[str]:
+    with database.connect() as connection:
+        inspector = sa.inspect(connection)
+        return {c["name"] or "" for c in inspector.get_unique_constraints(table)}
+
+
+def set_revision(database: Database, revision: str) -> None:
+    with database.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+
+
+def test_head_matches_the_migration_scripts() -> None:
+    assert migrations.script_heads() == [migrations.HEAD]
+
+
+def test_an_empty_database_has_no_revision(empty_database: Database) -> None:
+    assert migrations.current_revision(empty_database) is None
+    assert table_names(empty_database) == set()
+
+
+def test_upgrade_from_empty_creates_the_tables_and_indexes(empty_database: Database) -> None:
+    migrations.upgrade(empty_database)
+
+    assert table_names(empty_database) == {*TABLES, "alembic_version"}
+    assert index_names(empty_database, "automation_events") >= EVENT_INDEXES
+    assert "uq_automation_events_uid" in unique_constraints(empty_database, "automation_events")
+    assert "ix_definitions_name_last_seen" in index_names(empty_database, "definitions")
+    assert migrations.current_revision(empty_database) == migrations.HEAD
+    migrations.require_current(empty_database)
+
+
+def test_the_migrated_schema_matches_schema_py(database: Database) -> None:
+    with database.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, metadata)
+
+    # SQLite reflects ``created_at DESC`` index columns without the order, so Alembic
+    # proposes dropping and re-adding the same index; those names are checked above.
+    removed = {d[1].name for d in differences if isinstance(d, tuple) and d[0] == "remove_index"}
+    added = {d[1].name for d in differences if isinstance(d, tuple) and d[0] == "add_index"}
+    reordered = removed & added if database.dialect == "sqlite" else set()
+    real = [
+        d
+        for d in differences
+        if not (
+            isinstance(d, tuple)
+            and d[0] in {"remove_index", "add_index"}
+            and d[1].name in reordered
+        )
+    ]
+    assert real == []
+
+
+def test_upgrading_an_up_to_date_database_changes_nothing(database: Database) -> None:
+    store = EventStore(database)
+    event = store.add(event_fields())
+
+    migrations.upgrade(database)
+
+    assert migrations.current_revision(database) == migrations.HEAD
+    assert store.get(event.id or 0) == event
+
+
+def test_downgrade_to_base_removes_everything_and_upgrade_works_again(
+    database: Database,
+) -> None:
+    EventStore(database).add(event_fields())
+
+    migrations.downgrade(database, "base")
+
+    assert table_names(database) - {"alembic_version"} == set()
+    assert migrations.current_revision(database) is None
+    with pytest.raises(MigrationRequired):
+        migrations.require_current(database)
+
+    migrations.upgrade(database)
+
+    assert table_names(database) >= TABLES
+    assert index_names(database, "automation_events") >= EVENT_INDEXES
+    assert migrations.current_revision(database) == migrations.HEAD
+    store = EventStore(database)
+    assert store.last_id() == 0
+    assert store.add(event_fields()).id is not None
+
+
+def test_require_current_on_an_empty_database_asks_for_an_upgrade(
+    empty_database: Database,
+) -> None:
+    with pytest.raises(MigrationRequired) as caught:
+        migrations.require_current(empty_database)
+
+    message = str(caught.value)
+    assert "not initialised" in message
+    assert "autohub db upgrade" in message
+
+
+def test_require_current_on_an_older_revision_asks_for_an_upgrade(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This autohub is one migration ahead of the database.
+    monkeypatch.setattr(migrations, "HEAD", "0002")
+
+    with pytest.raises(MigrationRequired) as caught:
+        migrations.require_current(database)
+
+    message = str(caught.value)
+    assert "at revision 0001" in message
+    assert "needs 0002" in message
+    assert "autohub db upgrade" in message
+
+
+def test_require_current_on_an_unknown_newer_revision_says_so(database: Database) -> None:
+    set_revision(database, "9999")
+
+    with pytest.raises(MigrationRequired) as caught:
+        migrations.require_current(database)
+
+    message = str(caught.value)
+    assert "9999" in message
+    assert "newer autohub" in message
+    assert "autohub db upgrade" not in message
+
+
+def test_require_current_messages_hide_the_password(empty_database: Database) -> None:
+    with pytest.raises(MigrationRequired) as caught:
+        migrations.require_current(empty_database)
+
+    assert empty_database.display_url in str(caught.value)
+    password = sa.make_url(empty_database.url).password
+    if password:
+        assert str(password) not in str(caught.value)
+
+
+def test_require_current_passes_at_head(database: Database) -> None:
+    migrations.require_current(database)
+    assert migrations.current_revision(database) == migrations.HEAD
