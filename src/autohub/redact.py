@@ -24,8 +24,8 @@ MIN_SECRET_LENGTH = 4
 """Known secret values shorter than this are not redacted (they would match everywhere)."""
 
 _SECRET_WORD = (
-    r"(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key"
-    r"|private[_-]?key|auth|authorization|credentials?)"
+    r"(?:passwords?|passwd|passphrases?|secrets?|token|api[_-]?keys?|apikeys?|access[_-]?keys?"
+    r"|private[_-]?keys?|auth|authorization|credentials?)"
 )
 _PATTERNS = [
     # -----BEGIN RSA PRIVATE KEY----- ... -----END RSA PRIVATE KEY----- (or to the end)
@@ -59,9 +59,18 @@ def _replace_pattern(match: re.Match[str]) -> str:
     return MARKER
 
 
+_NOT_A_SECRET_SUFFIX = re.compile(
+    r"(?i)[_.\-\s](?:file|path|dir|name|header|env|id|type|mode|count|ttl|expiry|expires)$"
+)
+
+
 def is_secret_key(name: str) -> bool:
-    """Whether a key name says its value is a secret: ``password``, ``X-Api-Key``, ``authToken``."""
-    return bool(_SECRET_KEY.search(name))
+    """Whether a key name says its value is a secret: ``password``, ``X-Api-Key``, ``authToken``.
+
+    Names that say the value is about a secret rather than the secret itself
+    (``secrets_file``, ``auth_header``, ``token_ttl``) are not.
+    """
+    return bool(_SECRET_KEY.search(name)) and not _NOT_A_SECRET_SUFFIX.search(name)
 
 
 def looks_secret(text: str) -> bool:

@@ -372,3 +372,23 @@ def test_ping_and_the_database_checks_see_the_outage(unreachable: Database) -> N
 def _json(value: Any) -> Any:
     """A JSON column as read by a raw select (text on SQLite, decoded on PostgreSQL)."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+def test_a_row_the_database_refuses_is_set_aside_and_blocks_nothing(
+    database: Database, tmp_path: Path, raw: RawQuery
+) -> None:
+    spool = EventSpool(tmp_path / "spool")
+    good_before, poison, good_after = _event_row(1), _event_row(2), _event_row(3)
+    poison["status"] = None  # violates NOT NULL on both databases: not an outage
+    spool.append([good_before, poison, good_after])
+    store = EventStore(database, spool=spool)
+
+    event = store.record("after_the_poison", "acme", "success")
+
+    assert event.id is not None
+    stored = [row["uid"] for row in rows_in_order(raw)]
+    assert stored == [good_before["uid"], good_after["uid"], event.uid]
+    assert not spool.has_pending()
+    (rejected,) = (tmp_path / "spool" / "rejected.jsonl").read_text().splitlines()
+    assert json.loads(rejected)["row"]["uid"] == poison["uid"]
+    assert "record events" in json.loads(rejected)["reason"]

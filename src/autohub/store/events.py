@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from autohub.errors import InvalidInput, NotFound, StoreUnavailable
+from autohub.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from autohub.redact import Redactor
 from autohub.store import evidence
 from autohub.store.database import Database
@@ -154,9 +154,11 @@ class EventStore:
     def add(self, event: NewEvent | dict[str, Any]) -> Event:
         """Record one event; returns it with its id (None if it was spooled)."""
         row = self._row(event, "event")
-        if self._write([row]):
+        if not self._write([row]):
+            return _event_from_row({**row, "id": None})
+        if row.get("id") is None:  # the uid was stored before: return that event
             return self._by_uid(row["uid"])
-        return _event_from_row({**row, "id": None})
+        return _event_from_row(row)
 
     def add_many(self, events: Iterable[NewEvent | dict[str, Any]]) -> BatchResult:
         """Record a batch in one transaction; an invalid event rejects the whole batch."""
@@ -170,7 +172,26 @@ class EventStore:
         """Move spooled events into the database; returns how many were flushed."""
         if self.spool is None or not self.spool.has_pending():
             return 0
-        return self.spool.drain(lambda rows: self._insert([_row_from_spool(r) for r in rows]))
+        spool = self.spool
+
+        def insert(rows: list[dict[str, Any]]) -> None:
+            restored = [_row_from_spool(row) for row in rows]
+            try:
+                self._insert(restored)
+            except StoreUnavailable:
+                raise
+            except StoreError:
+                # A row the database refuses for good must not block every later write:
+                # insert one by one and set the refused rows aside in rejected.jsonl.
+                for raw, row in zip(rows, restored, strict=True):
+                    try:
+                        self._insert([row])
+                    except StoreUnavailable:
+                        raise
+                    except StoreError as exc:
+                        spool.reject(raw, exc.message)
+
+        return spool.drain(insert)
 
     def resolve(self, event_id: int, at: datetime | None = None) -> Event:
         """Mark an event resolved (idempotent: a resolved event keeps its first resolution)."""
@@ -241,10 +262,17 @@ class EventStore:
         return True
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
+        """Insert rows, skipping uids already stored; a single row gets its ``id`` set."""
         statement = self.database.insert_ignoring_duplicates(automation_events)
         try:
             with self.database.begin() as connection:
-                connection.execute(statement, rows)
+                if len(rows) == 1:
+                    result = connection.execute(
+                        statement.returning(automation_events.c.id), rows[0]
+                    )
+                    rows[0]["id"] = result.scalar()
+                else:
+                    connection.execute(statement, rows)
         except SQLAlchemyError as exc:
             raise self.database.translate(exc, "record events") from exc
 

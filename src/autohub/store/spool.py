@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SPOOL_FILE = "events.jsonl"
+REJECTED_FILE = "rejected.jsonl"
 
 
 class EventSpool:
@@ -52,6 +53,15 @@ class EventSpool:
                 os.fsync(handle.fileno())
             if created:
                 _fsync_directory(self.directory)
+
+    def reject(self, row: dict[str, Any], reason: str) -> None:
+        """Set aside a row the database refuses for good, so it blocks no later write."""
+        line = json.dumps({"reason": reason, "row": row}, separators=(",", ":"), default=str)
+        path = self.directory / REJECTED_FILE
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def drain(self, insert: Callable[[list[dict[str, Any]]], None], batch_size: int = 1000) -> int:
         """Insert every spooled row through ``insert`` (which must ignore duplicate uids),
