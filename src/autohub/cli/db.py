@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from autohub.cli.context import open_hub
+from autohub.cli.context import missing_sqlite_file, open_hub
 from autohub.cli.output import stdout
 
 app = typer.Typer(help="Manage the database schema (explicit upgrades only).", no_args_is_help=True)
@@ -35,7 +35,7 @@ def downgrade_command(
     ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision, e.g. 0001, -1 or base.")],
 ) -> None:
-    """Downgrade the database schema to REVISION (``base`` drops every table)."""
+    """Downgrade the database schema to REVISION ('base' drops every table)."""
     from autohub.store import migrations
 
     with open_hub(ctx) as hub:
@@ -51,6 +51,10 @@ def current_command(ctx: typer.Context) -> None:
     from autohub.store import migrations
 
     with open_hub(ctx) as hub:
+        missing = missing_sqlite_file(hub.config.database_url)
+        if missing is not None:  # reading the revision would create the file
+            stdout.print(f"{missing}: does not exist (run `autohub db upgrade` to create it)")
+            raise typer.Exit(1)
         revision = migrations.current_revision(hub.database)
         state = "current" if revision == migrations.HEAD else f"needs upgrade to {migrations.HEAD}"
         stdout.print(f"{hub.database.display_url}: revision {revision or 'none'} ({state})")

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from autohub.cli.context import open_hub
+from autohub.cli.context import open_hub, require_schema
 from autohub.cli.output import note, print_json, stdout, when
 from autohub.errors import ConfigError, MigrationRequired, Problem, ProblemsError, StoreError
-from autohub.hub import Hub
-from autohub.registry.loader import Definition
-from autohub.registry.models import Automation, Step
-from autohub.registry.triggers import CronTrigger
-from autohub.units import format_duration
+
+if TYPE_CHECKING:  # imported when a command runs, so `autohub --help` stays light
+    from autohub.hub import Hub
+    from autohub.registry.loader import Definition
+    from autohub.registry.models import Automation, Step
+    from autohub.registry.triggers import CronTrigger
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -38,7 +40,9 @@ def validate_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     count = len(registry)
     stdout.print(f"[green]✓[/] {hub.config.path}: {count} automation{'s' * (count != 1)} valid")
     for definition in registry:
-        stdout.print(f"  {definition.name}  [dim]{definition.version[:12]}  {definition.source}[/]")
+        stdout.print(
+            f"  {definition.name}  [dim]{definition.version[:12]}  {escape(definition.source)}[/]"
+        )
 
 
 def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
@@ -66,21 +70,24 @@ def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
             )
             return
         table = Table(title=f"automations of {hub.project}", title_justify="left")
-        table.add_column("name", no_wrap=True)
-        table.add_column("version", no_wrap=True)
-        table.add_column("steps", justify="right")
-        table.add_column("triggers")
-        table.add_column("next run", no_wrap=True)
-        table.add_column("description", overflow="ellipsis", no_wrap=True, max_width=50)
+        # Names and versions are never cut (in an 80-column pipe too): the other
+        # columns wrap instead.
+        longest = max((len(d.name) for d in registry), default=4)
+        table.add_column("name", no_wrap=True, min_width=longest)
+        table.add_column("version", no_wrap=True, min_width=12)
+        table.add_column("steps", justify="right", no_wrap=True)
+        table.add_column("triggers", min_width=6)
+        table.add_column("next run", min_width=10)
+        table.add_column("description", max_width=50)
         for definition in registry:
             automation = definition.automation
             table.add_row(
                 definition.name,
                 definition.version[:12],
                 str(len(automation.steps)),
-                ", ".join(_trigger_text(t) for t in automation.triggers),
+                escape(", ".join(_trigger_text(t) for t in automation.triggers)),
                 when(next_fire(automation, now)),
-                automation.description,
+                escape(automation.description),
             )
         stdout.print(table)
 
@@ -122,35 +129,34 @@ def _show(hub: Hub, definition: Definition, history: list[Any]) -> None:
     automation = definition.automation
     stdout.print(f"[bold]{automation.name}[/]  [dim]version {definition.version[:12]}[/]")
     if automation.description:
-        stdout.print(automation.description)
-    stdout.print(f"project: {automation.project}   source: {definition.source}")
+        stdout.print(escape(automation.description))
+    stdout.print(f"project: {automation.project}   source: {escape(definition.source)}")
     if automation.params:
         table = Table(
             "param", "type", "default", "required", "choices", title="params", title_justify="left"
         )
         for param_name, param in automation.params.items():
             table.add_row(
-                param_name,
+                escape(param_name),
                 param.type,
-                "" if param.default is None else repr(param.default),
+                "" if param.default is None else escape(repr(param.default)),
                 "yes" if param.required else "",
-                ", ".join(map(str, param.enum or [])),
+                escape(", ".join(map(str, param.enum or []))),
             )
         stdout.print(table)
     now = datetime.now(UTC)
     triggers = [
-        _trigger_text(t)
-        + (f" (next {when(next_fire(automation, now))})" if isinstance(t, CronTrigger) else "")
+        _trigger_text(t) + (f" (next {when(next_fire(automation, now))})" if _is_cron(t) else "")
         for t in automation.triggers
     ]
-    stdout.print("triggers: " + ", ".join(triggers))
+    stdout.print("triggers: " + escape(", ".join(triggers)))
     tree = Tree("steps")
     for step in automation.steps:
         branch = tree.add(_step_text(step))
         policies = hub.registry.policies(automation, step)
         for line in _policy_lines(policies.model_dump()):
-            branch.add(f"[dim]{line}[/]")
-    stdout.print(tree)
+            branch.add(f"[dim]{escape(line)}[/]")
+    stdout.print(tree, soft_wrap=False)
     if history:
         stdout.print(
             "versions: "
@@ -162,10 +168,12 @@ def _step_text(step: Step) -> str:
     action = step.action.model_dump(exclude_defaults=True, by_alias=True)
     needs = f" [dim]needs {', '.join(step.needs)}[/]" if step.needs else ""
     run_if = f" [dim]if {step.run_if}[/]" if step.run_if != "success" else ""
-    return f"[bold]{step.id}[/] {step.kind} {action}{needs}{run_if}"
+    return f"[bold]{step.id}[/] {step.kind} {escape(str(action))}{needs}{run_if}"
 
 
 def _policy_lines(policies: dict[str, Any]) -> list[str]:
+    from autohub.units import format_duration
+
     lines = []
     if policies["timeout"] is not None:
         lines.append(f"timeout {format_duration(policies['timeout'])}")
@@ -191,7 +199,7 @@ def _policy_lines(policies: dict[str, Any]) -> list[str]:
 
 
 def _trigger_text(trigger: Any) -> str:
-    if isinstance(trigger, CronTrigger):
+    if _is_cron(trigger):
         return f"cron '{trigger.schedule}' {trigger.timezone}"
     return str(trigger.type)
 
@@ -204,10 +212,14 @@ def next_fire(automation: Automation, now: datetime) -> datetime | None:
 
     times = []
     for trigger in automation.triggers:
-        if isinstance(trigger, CronTrigger):
+        if _is_cron(trigger):
             local = now.astimezone(ZoneInfo(trigger.timezone))
             times.append(croniter(trigger.schedule, local).get_next(datetime))
     return min(times) if times else None
+
+
+def _is_cron(trigger: Any) -> TypeGuard[CronTrigger]:
+    return getattr(trigger, "type", None) == "cron"
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -228,7 +240,7 @@ def _require_config(hub: Hub) -> None:
 def _record_versions(hub: Hub) -> None:
     """Record definition versions when the store is ready; say so when it is not."""
     try:
-        hub.require_schema()
+        require_schema(hub)
         new = hub.record_definitions()
     except MigrationRequired as error:
         note(f"versions not recorded: {error.message}")

@@ -6,16 +6,18 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from autohub.cli.context import open_ready_hub
 from autohub.cli.output import print_json, short_json, stdout, when
 from autohub.errors import InvalidInput
-from autohub.store.events import Event, EventFilter, EventStore
-from autohub.units import parse_duration
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when a command runs, not for --help
+    from autohub.store.events import Event, EventFilter, EventStore
 
 app = typer.Typer(help="Query and record events: the one audit trail.")
 
@@ -24,6 +26,8 @@ _RELATIVE = re.compile(r"^\d+(\.\d+)?(ms|s|m|h|d)$")
 
 def parse_time(text: str, option: str) -> datetime:
     """``2h`` (that long ago), or an ISO 8601 time (UTC unless it says otherwise)."""
+    from autohub.units import parse_duration
+
     if _RELATIVE.match(text.strip()):
         return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
     try:
@@ -33,6 +37,16 @@ def parse_time(text: str, option: str) -> datetime:
             f"{option}: {text!r} is neither a duration (30m, 2h, 7d) nor an ISO time"
         ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def check_statuses(statuses: list[str] | None, option: str) -> tuple[str, ...]:
+    """The statuses given with ``option``; an unknown one is an error naming the option."""
+    from autohub.store.events import EVENT_STATUSES
+
+    for status in statuses or ():
+        if status not in EVENT_STATUSES:
+            raise InvalidInput(f"{option}: {status!r} is not one of {', '.join(EVENT_STATUSES)}")
+    return tuple(statuses or ())
 
 
 @app.callback(invoke_without_command=True)
@@ -67,9 +81,12 @@ def events_command(
     """List events, newest first (with --follow, oldest first as they arrive)."""
     if ctx.invoked_subcommand is not None:
         return
+    from autohub.store.events import EventFilter
+
+    seconds = parse_duration_option(interval, "--interval") if follow else 1.0
     where = EventFilter(
         event_types=tuple(event_type or ()),
-        statuses=tuple(status or ()),
+        statuses=check_statuses(status, "--status"),
         project_id=project,
         run_id=run,
         correlation_id=correlation,
@@ -79,9 +96,12 @@ def events_command(
     )
     with open_ready_hub(ctx) as hub:
         store = hub.events
+        # The newest id before the backlog is read: an event recorded in between is
+        # printed by the first poll instead of being lost.
+        last_id = store.last_id() if follow else 0
         page = store.query(where, limit=limit, cursor=cursor)
         if follow:
-            _follow(store, where, list(reversed(page.events)), as_json, parse_duration(interval))
+            _follow(store, where, list(reversed(page.events)), as_json, seconds, last_id)
             return
         if as_json:
             print_json(
@@ -93,10 +113,27 @@ def events_command(
             stdout.print(f"[dim]more: --cursor {page.next_cursor}[/]")
 
 
+def parse_duration_option(text: str, option: str) -> float:
+    from autohub.units import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{option}: {exc}") from exc
+    if seconds <= 0:
+        raise InvalidInput(f"{option}: must be positive, got {text!r}")
+    return seconds
+
+
 def _follow(
-    store: EventStore, where: EventFilter, backlog: list[Event], as_json: bool, interval: float
+    store: EventStore,
+    where: EventFilter,
+    backlog: list[Event],
+    as_json: bool,
+    interval: float,
+    last_id: int,
 ) -> None:
-    last_id = max((e.id or 0 for e in backlog), default=store.last_id())
+    last_id = max([last_id, *(e.id or 0 for e in backlog)])
     for event in backlog:
         _print_line(event, as_json)
     try:
@@ -115,7 +152,8 @@ def _print_line(event: Event, as_json: bool) -> None:
         return
     stdout.print(
         f"{event.id:>8}  {when(event.created_at)}  {_status(event.status)}  "
-        f"{event.event_type}  [dim]{event.project_id}[/]  {short_json(event.evidence, 80)}"
+        f"{event.event_type}  [dim]{escape(event.project_id)}[/]  "
+        f"{escape(short_json(event.evidence, 80))}"
     )
 
 
@@ -132,7 +170,7 @@ _STATUS_STYLE = {
 
 
 def _status(status: str) -> str:
-    return f"[{_STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    return f"[{_STATUS_STYLE.get(status, 'white')}]{escape(status)}[/]"
 
 
 def _table(events: list[Event]) -> None:
@@ -144,11 +182,11 @@ def _table(events: list[Event]) -> None:
             str(event.id),
             when(event.created_at),
             event.event_type,
-            event.project_id,
+            escape(event.project_id),
             _status(event.status) + (" ✓" if event.resolved_at else ""),
-            event.run_id or "",
-            event.detected_from or "",
-            short_json(event.evidence),
+            escape(event.run_id or ""),
+            escape(event.detected_from or ""),
+            escape(short_json(event.evidence)),
         )
     stdout.print(table)
 
@@ -185,13 +223,16 @@ def record_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Record an event (from a script, a hook or by hand)."""
+    check_statuses([status], "--status")
+    evidence_value = _json_option(evidence, "--evidence")
+    metadata_value = _json_option(metadata, "--metadata")
     with open_ready_hub(ctx) as hub:
         event = hub.events.record(
             event_type,
             project or hub.project,
             status,
-            evidence=_json_option(evidence, "--evidence"),
-            metadata=_json_option(metadata, "--metadata"),
+            evidence=evidence_value,
+            metadata=metadata_value,
             detected_from=detected_from,
             run_id=run,
             correlation_id=correlation,

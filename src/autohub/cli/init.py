@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from autohub.cli.output import stdout
 from autohub.errors import InvalidInput
-from autohub.hub import Hub
 
 
 def init_command(
@@ -23,6 +23,7 @@ def init_command(
 ) -> None:
     """Create an example project (backup with verification, deploy with health check and
     rollback, a Python-declared automation), initialise its store and record its versions."""
+    from autohub.hub import Hub
     from autohub.scaffold import scaffold
     from autohub.store import migrations
 
@@ -31,7 +32,7 @@ def init_command(
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
         raise InvalidInput(f"--project: {name!r} is not a valid project id (letters, digits, _.-)")
     result = scaffold(root, name, force=force)
-    stdout.print(f"[bold]project {name}[/] in {root}")
+    stdout.print(f"[bold]project {name}[/] in {escape(str(root))}")
     for path in result.created:
         stdout.print(f"  [green]created[/] {path.relative_to(root)}")
     for path in result.kept:
@@ -60,7 +61,7 @@ def init_command(
             automation = definition.automation
             stdout.print(
                 f"    {definition.name:<16} {definition.version[:12]}  "
-                f"{len(automation.steps)} steps  [dim]{automation.description}[/]"
+                f"{len(automation.steps)} steps  [dim]{escape(automation.description)}[/]"
             )
     stdout.print(
         "next: [bold]autohub validate[/], [bold]autohub show deploy-service[/], "

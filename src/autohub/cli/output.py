@@ -12,8 +12,11 @@ from rich.markup import escape
 
 from autohub.errors import AutohubError, ProblemsError
 
-stdout = Console(highlight=False, soft_wrap=False)
-stderr = Console(stderr=True, highlight=False)
+# Soft wrap: a message is one line however long (a path, or a problem's
+# `file:line: key: message`, stays whole and greppable in a pipe); tables still fit
+# the width, and trees are printed with soft_wrap=False to wrap their labels.
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
