@@ -84,10 +84,18 @@ class Config:
     root: Path
     path: Path | None
     file: ConfigFile
-    database_url: str
     secrets: Secrets
+    settings: Settings = field(default_factory=Settings)
     document: YamlDocument | None = None
     referenced_secrets: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    """Problems found by a lenient load (``strict=False``); empty after a strict one."""
+
+    @property
+    def database_url(self) -> str:
+        """The store's URL, resolved when first needed (a command that never opens the
+        store does not need its secrets)."""
+        return _database_url(self.settings, self.file, self.secrets, self.root, self.path)
 
     @property
     def project(self) -> str:
@@ -123,8 +131,14 @@ def load_config(
     *,
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    strict: bool = True,
 ) -> Config:
-    """Load the project's configuration; every problem found is reported at once."""
+    """Load the project's configuration; every problem found is reported at once.
+
+    With ``strict=False`` problems in autohub.yaml's own keys are kept in
+    ``Config.problems`` and the valid rest is loaded, so that ``validate`` can list
+    them together with the problems of the definitions.
+    """
     env = dict(os.environ if environ is None else environ)
     settings = _settings(env)
     here = (cwd or Path.cwd()).resolve()
@@ -133,10 +147,12 @@ def load_config(
         config_path = (here / config_path).resolve()
         if not config_path.is_file():
             raise ConfigError([Problem(str(config_path), None, None, "file not found")])
-        document, file = _read_config_file(config_path)
+        document, file, problems = _read_config_file(config_path)
+        if problems and strict:
+            raise ConfigError(problems)
         root = config_path.parent
     else:
-        document, file, root = None, ConfigFile(), here
+        document, file, root, problems = None, ConfigFile(), here, []
     if settings.project:
         file.project = settings.project
 
@@ -148,16 +164,16 @@ def load_config(
     except SecretsError as exc:
         raise ConfigError([Problem(str(secrets_path), None, None, exc.message)]) from exc
 
-    database_url = _database_url(settings, file, secrets, root, config_path)
     referenced = sorted(set(_all_references(document.data if document else None)))
     return Config(
         root=root,
         path=config_path,
         file=file,
-        database_url=database_url,
         secrets=secrets,
+        settings=settings,
         document=document,
         referenced_secrets=referenced,
+        problems=problems,
     )
 
 
@@ -179,7 +195,8 @@ def _settings(env: Mapping[str, str]) -> Settings:
         raise ConfigError(problems) from exc
 
 
-def _read_config_file(path: Path) -> tuple[YamlDocument, ConfigFile]:
+def _read_config_file(path: Path) -> tuple[YamlDocument, ConfigFile, list[Problem]]:
+    """The document, the settings of its valid keys, and the problems of the others."""
     try:
         documents = load_file(str(path), path.name)
     except YamlSyntaxError as exc:
@@ -198,9 +215,13 @@ def _read_config_file(path: Path) -> tuple[YamlDocument, ConfigFile]:
         file = ConfigFile.model_validate(document.data)
     except ValidationError as exc:
         problems += validation_problems(exc, document)
-    if problems:
-        raise ConfigError(problems)
-    return document, file
+        broken = {error["loc"][0] for error in exc.errors() if error["loc"]}
+        valid_part = {k: v for k, v in document.data.items() if k not in broken}
+        try:
+            file = ConfigFile.model_validate(valid_part)
+        except ValidationError:
+            file = ConfigFile()
+    return document, file, problems
 
 
 def _database_url(

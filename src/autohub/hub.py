@@ -29,8 +29,11 @@ class Hub:
         self.config = config
 
     @classmethod
-    def from_config(cls, path: str | Path | None = None, *, cwd: Path | None = None) -> Hub:
-        return cls(load_config(Path(path) if path is not None else None, cwd=cwd))
+    def from_config(
+        cls, path: str | Path | None = None, *, cwd: Path | None = None, strict: bool = True
+    ) -> Hub:
+        """Open the project of ``path`` (default: autohub.yaml found from ``cwd`` upwards)."""
+        return cls(load_config(Path(path) if path is not None else None, cwd=cwd, strict=strict))
 
     @property
     def project(self) -> str:

@@ -71,7 +71,7 @@ def test_show_prints_params_triggers_next_firing_steps_and_policies(cli, example
     assert "project: proj   source: automations/backup.yaml:1" in stdout
     trigger_line = next(line for line in lines if line.startswith("triggers: "))
     assert trigger_line.startswith("triggers: manual, cron '0 3 * * *' UTC (next ")
-    assert trigger_line.endswith(" 03:00:00)")
+    assert trigger_line.endswith(" 03:00:00 UTC)")
     for text in (
         "│ source ",  # params table
         "'.autohub/backups'",

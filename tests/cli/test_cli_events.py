@@ -80,7 +80,7 @@ def test_events_table_shows_each_column(cli, sqlite_project):
     stdout = cli("events", "--type", "deploy_finished", check=0).stdout
 
     lines = stdout.splitlines()
-    assert lines[0].strip() == "1 events, newest first"
+    assert lines[0].strip() == "1 event, newest first"
     for column in ("id", "time", "type", "project", "status", "run", "from", "evidence"):
         assert f" {column} " in lines[2], column
     row = "".join(lines[4:-1])

@@ -116,8 +116,10 @@ def test_every_problem_in_every_file_is_reported_with_file_line_and_key(
     assert "autohub.yaml:6: automations.hello.steps[0]: unknown key 'shel'" in text
     assert "automations/cron.yaml:4: triggers[0].schedule: invalid cron expression" in text
     assert "automations/cron.yaml:6: params.count: default 'three' is not an integer" in text
-    assert "automations/cycle.yaml:1:" in text
-    assert "needs unknown step 'nowhere'" in text
+    assert (
+        "automations/cycle.yaml:10: steps[2].needs[0]: step 'c' needs unknown step 'nowhere'"
+        in text
+    )
     assert len(problems) == 5
 
 
@@ -134,7 +136,9 @@ def test_a_cycle_is_described_as_a_path(write: WriteFile, load: Load) -> None:
         """,
     )
     (problem,) = problems_of(load)
-    assert "steps form a cycle: a -> c -> b -> a" in problem
+    assert (
+        problem == "automations/cycle.yaml:3: steps[0].needs: steps form a cycle: a -> c -> b -> a"
+    )
 
 
 def test_duplicate_names_across_sources_are_rejected(write: WriteFile, load: Load) -> None:

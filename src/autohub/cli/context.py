@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,17 +14,28 @@ if TYPE_CHECKING:
     from autohub.hub import Hub
 
 
-def open_hub(ctx: typer.Context) -> Hub:
+def open_hub(ctx: typer.Context, *, strict: bool = True) -> Hub:
     from autohub.hub import Hub  # config (pydantic) only when a command runs, not for --help
 
     config: Path | None = (ctx.obj or {}).get("config")
-    return Hub.from_config(config)
+    return Hub.from_config(config, strict=strict)
 
 
 def open_ready_hub(ctx: typer.Context) -> Hub:
     """A hub whose database schema is current (else MigrationRequired)."""
     hub = open_hub(ctx)
     require_schema(hub)
+    return hub
+
+
+def open_writable_hub(ctx: typer.Context) -> Hub:
+    """A hub to record events with: its schema must be current, but while the database
+    is unreachable events still go to the spool, to be flushed when it returns."""
+    from autohub.errors import StoreUnavailable
+
+    hub = open_hub(ctx)
+    with contextlib.suppress(StoreUnavailable):  # the event store spools meanwhile
+        require_schema(hub)
     return hub
 
 

@@ -16,7 +16,7 @@ from autohub.errors import ConfigError, MigrationRequired, Problem, ProblemsErro
 
 if TYPE_CHECKING:  # imported when a command runs, so `autohub --help` stays light
     from autohub.hub import Hub
-    from autohub.registry.loader import Definition
+    from autohub.registry.loader import Definition, Registry
     from autohub.registry.models import Automation, Step
     from autohub.registry.triggers import CronTrigger
 
@@ -26,9 +26,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 def validate_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Validate autohub.yaml and every definition; exit 1 listing all problems."""
     try:
-        with open_hub(ctx) as hub:
+        with open_hub(ctx, strict=False) as hub:
             _require_config(hub)
-            registry = hub.registry
+            registry = _registry_with_config_problems(hub)
     except ProblemsError as error:
         if as_json:
             print_json({"valid": False, "problems": [p.__dict__ for p in error.problems]})
@@ -43,6 +43,24 @@ def validate_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
         stdout.print(
             f"  {definition.name}  [dim]{definition.version[:12]}  {escape(definition.source)}[/]"
         )
+
+
+def _registry_with_config_problems(hub: Hub) -> Registry:
+    """The registry, or one error listing autohub.yaml's problems and the definitions'."""
+    from autohub.errors import DefinitionError
+
+    problems = list(hub.config.problems)
+    try:
+        registry = hub.registry
+    except DefinitionError as error:
+        problems += error.problems
+    if not problems:
+        return registry
+    if not hub.config.problems:
+        raise DefinitionError(problems)
+    if len(problems) == len(hub.config.problems):
+        raise ConfigError(problems)
+    raise DefinitionError(problems, summary="Invalid configuration and definitions")
 
 
 def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from autohub.cli.context import open_ready_hub
+from autohub.cli.context import open_ready_hub, open_writable_hub
 from autohub.cli.output import print_json, short_json, stdout, when
 from autohub.errors import InvalidInput
 
@@ -174,7 +174,11 @@ def _status(status: str) -> str:
 
 
 def _table(events: list[Event]) -> None:
-    table = Table(title=f"{len(events)} events, newest first", title_justify="left")
+    if not events:
+        stdout.print("no events match")
+        return
+    noun = "event" if len(events) == 1 else "events"
+    table = Table(title=f"{len(events)} {noun}, newest first", title_justify="left")
     for column in ("id", "time", "type", "project", "status", "run", "from", "evidence"):
         table.add_column(column, overflow="fold")
     for event in events:
@@ -226,7 +230,7 @@ def record_command(
     check_statuses([status], "--status")
     evidence_value = _json_option(evidence, "--evidence")
     metadata_value = _json_option(metadata, "--metadata")
-    with open_ready_hub(ctx) as hub:
+    with open_writable_hub(ctx) as hub:
         event = hub.events.record(
             event_type,
             project or hub.project,

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from autohub.cli.output import stdout
-from autohub.errors import InvalidInput
+from autohub.errors import InvalidInput, StoreError
 
 
 def init_command(
@@ -39,7 +39,13 @@ def init_command(
         stdout.print(f"  [yellow]kept[/]    {path.relative_to(root)} (exists)")
 
     with Hub.from_config(root / "autohub.yaml") as hub:
-        migrations.upgrade(hub.database)
+        try:
+            migrations.upgrade(hub.database)
+        except StoreError as error:
+            raise StoreError(
+                f"the project files are written, but its store could not be initialised: "
+                f"{error.message}. Fix the database, then run `autohub db upgrade` in {root}"
+            ) from error
         stdout.print(
             f"  [green]store[/]   {hub.database.display_url} at revision {migrations.HEAD}"
         )

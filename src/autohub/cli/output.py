@@ -40,7 +40,7 @@ def note(text: str) -> None:
 def when(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def short_json(value: Any, width: int = 60) -> str:

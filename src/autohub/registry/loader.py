@@ -20,7 +20,14 @@ from pydantic import ValidationError
 from autohub.config import Config, find_literal_secrets
 from autohub.errors import DefinitionError, InvalidInput, Problem
 from autohub.registry.decorators import ATTRIBUTE, DeclaredAutomation
-from autohub.registry.models import Automation, ProjectDefaults, Step, effective_policies
+from autohub.registry.models import (
+    GRAPH_CHECKED_BY_CALLER,
+    Automation,
+    ProjectDefaults,
+    Step,
+    effective_policies,
+    step_graph_problems,
+)
 from autohub.registry.policies import BreakerPolicy, Policies
 from autohub.yamlfile import YamlDocument, YamlSyntaxError, load_file, validation_problems
 
@@ -172,7 +179,9 @@ class _Loader:
         self, model: type[Any], data: Any, document: YamlDocument, path: tuple[str | int, ...]
     ) -> Any:
         try:
-            return model.model_validate(data if data is not None else {})
+            return model.model_validate(
+                data if data is not None else {}, context={GRAPH_CHECKED_BY_CALLER: True}
+            )
         except ValidationError as exc:
             self.problems += validation_problems(exc, document, path)
             return None
@@ -204,6 +213,10 @@ class _Loader:
         data.setdefault("project", self.config.project)
         automation = self._validate(Automation, data, document, path)
         if automation is not None:
+            graph = step_graph_problems(automation.steps)
+            if graph:
+                self.problems += [document.problem((*path, *where), m) for where, m in graph]
+                return
             file = _relative(Path(document.file), self.config.root)
             line = document.line_of(path)
             self._register(Definition(automation, f"{file}:{line}"), document, path)
