@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from autohub.scaffold import scaffold
+from autohub.store.migrations import HEAD
 
 EVENT_TABLES = {"automation_events", "definitions"}
 
@@ -46,7 +47,7 @@ def test_events_on_a_never_upgraded_store_asks_for_db_upgrade(cli, fresh, tables
 
 def test_db_upgrade_current_downgrade_base_and_upgrade_again(cli, fresh, tables):
     stdout = cli("db", "upgrade", check=0).stdout
-    assert stdout.strip().endswith(": upgraded empty -> 0001")
+    assert stdout.strip().endswith(f": upgraded empty -> {HEAD}")
     assert tables(fresh) >= EVENT_TABLES | {"alembic_version"}
     if fresh.startswith("postgresql"):  # the URL is shown with its password hidden
         password = make_url(fresh).password
@@ -55,17 +56,17 @@ def test_db_upgrade_current_downgrade_base_and_upgrade_again(cli, fresh, tables)
         assert fresh.split("@")[0].split(":")[-1] not in stdout, "nor its percent-encoding"
 
     stdout = cli("db", "current", check=0).stdout
-    assert stdout.strip().endswith(": revision 0001 (current)")
+    assert stdout.strip().endswith(f": revision {HEAD} (current)")
 
     stdout = cli("db", "downgrade", "base", check=0).stdout
-    assert stdout.strip().endswith(": downgraded 0001 -> base")
+    assert stdout.strip().endswith(f": downgraded {HEAD} -> base")
     assert not tables(fresh) & EVENT_TABLES
 
     _code, stdout, stderr = cli("events", check=2)
     assert "is not initialised: run `autohub db upgrade`" in _one_line_error(stderr)
 
     stdout = cli("db", "upgrade", check=0).stdout
-    assert stdout.strip().endswith(": upgraded empty -> 0001")
+    assert stdout.strip().endswith(f": upgraded empty -> {HEAD}")
     assert json.loads(cli("events", "--json", check=0).stdout) == {
         "events": [],
         "next_cursor": None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from autohub.store.migrations import HEAD
+
 EXAMPLE_FILES = (
     "autohub.yaml",
     "automations/backup.yaml",
@@ -31,13 +33,13 @@ def test_init_creates_the_project_its_store_definitions_and_event(
         assert f"created {relative}" in stdout, relative
     assert "project: proj" in (root / "autohub.yaml").read_text()
     assert "__PROJECT__" not in (root / "autohub.yaml").read_text()
-    assert "at revision 0001" in stdout
+    assert f"at revision {HEAD}" in stdout
     assert "4 automations, 4 new versions" in stdout
     assert "next: autohub validate" in stdout
     assert "Traceback" not in stderr
 
     (revision,) = read_db(database_url, "SELECT version_num FROM alembic_version")
-    assert revision["version_num"] == "0001"
+    assert revision["version_num"] == HEAD
     names = read_db(database_url, "SELECT name, project_id FROM definitions ORDER BY name")
     assert [(row["name"], row["project_id"]) for row in names] == [
         (name, "proj") for name in EXAMPLE_AUTOMATIONS

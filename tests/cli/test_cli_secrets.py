@@ -6,6 +6,8 @@ import json
 
 from sqlalchemy.engine import make_url
 
+from autohub.store.migrations import HEAD
+
 SECRET = "zq9-Lk2-aa7-Pw4"
 
 
@@ -92,7 +94,7 @@ def test_database_url_password_from_the_secrets_file(cli, tmp_path, database_url
     cli.cwd = root
 
     stdout = cli("db", "upgrade", check=0).stdout
-    assert stdout.strip().endswith(": upgraded empty -> 0001")
+    assert stdout.strip().endswith(f": upgraded empty -> {HEAD}")
     if secret_name == "DB_PASSWORD":
         assert ":***@" in stdout
         assert secret not in stdout, "the password is never shown"

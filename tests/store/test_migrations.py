@@ -14,7 +14,17 @@ from autohub.store.database import Database
 from autohub.store.events import EventStore
 from autohub.store.schema import metadata
 
-TABLES = {"automation_events", "definitions"}
+TABLES = {
+    "automation_events",
+    "definitions",
+    "runs",
+    "run_steps",
+    "step_attempts",
+    "breakers",
+    "lock_tokens",
+    "lock_leases",
+    "lock_waiters",
+}
 EVENT_INDEXES = {
     "ix_automation_events_project_type_created",
     "ix_automation_events_project_created",
@@ -132,11 +142,8 @@ def test_require_current_on_an_empty_database_asks_for_an_upgrade(
     assert "autohub db upgrade" in message
 
 
-def test_require_current_on_an_older_revision_asks_for_an_upgrade(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # This autohub is one migration ahead of the database.
-    monkeypatch.setattr(migrations, "HEAD", "0002")
+def test_require_current_on_an_older_revision_asks_for_an_upgrade(database: Database) -> None:
+    migrations.downgrade(database, "0001")
 
     with pytest.raises(MigrationRequired) as caught:
         migrations.require_current(database)
@@ -172,3 +179,22 @@ def test_require_current_messages_hide_the_password(empty_database: Database) ->
 def test_require_current_passes_at_head(database: Database) -> None:
     migrations.require_current(database)
     assert migrations.current_revision(database) == migrations.HEAD
+
+
+def test_upgrading_from_0001_keeps_the_events_already_recorded(
+    empty_database: Database,
+) -> None:
+    from autohub.store.events import EventStore
+
+    migrations.upgrade(empty_database, "0001")
+    store = EventStore(empty_database)
+    first = store.record("before_upgrade", "acme", "success", evidence={"kept": True})
+
+    migrations.upgrade(empty_database)
+
+    assert migrations.current_revision(empty_database) == migrations.HEAD
+    assert store.get(first.id or 0).evidence == {"kept": True}
+    assert {"runs", "run_steps", "step_attempts"} <= table_names(empty_database)
+    migrations.downgrade(empty_database, "0001")
+    assert store.get(first.id or 0).evidence == {"kept": True}
+    assert "runs" not in table_names(empty_database)

@@ -85,3 +85,106 @@ definitions = sa.Table(
     sa.Column("last_seen_at", UTCDateTime(), nullable=False),
     sa.Index("ix_definitions_name_last_seen", "name", sa.text("last_seen_at DESC")),
 )
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("automation", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("project_id", sa.String(128), nullable=False),
+    sa.Column("params", JSONValue, nullable=False),
+    sa.Column("trigger", sa.String(64), nullable=False),
+    sa.Column("idempotency_key", sa.String(200)),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("max_parallel", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("deadline_at", UTCDateTime()),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("lease_expires_at", UTCDateTime()),
+    sa.Column("cancel_requested_at", UTCDateTime()),
+    sa.UniqueConstraint("automation", "idempotency_key", name="uq_runs_idempotency"),
+    sa.Index("ix_runs_state", "state"),
+    sa.Index("ix_runs_automation_created", "automation", sa.text("created_at DESC")),
+    sa.Index("ix_runs_project_created", "project_id", sa.text("created_at DESC")),
+)
+
+run_steps = sa.Table(
+    "run_steps",
+    metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("step_id", sa.String(100), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime()),
+    sa.Column("output", JSONValue),
+    sa.Column("error", sa.Text),
+    sa.Column("method", sa.String(100)),
+    sa.Column("idempotency_key", sa.String(200)),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("lease_expires_at", UTCDateTime()),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Index("ix_run_steps_idempotency", "idempotency_key"),
+)
+
+step_attempts = sa.Table(
+    "step_attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("step_id", sa.String(100), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("method", sa.String(100), nullable=False),
+    sa.Column("tier", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=False),
+    sa.Column("duration_seconds", sa.Float, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("output_snippet", sa.Text),
+    sa.Index("ix_step_attempts_run_step", "run_id", "step_id", "number"),
+)
+
+breakers = sa.Table(
+    "breakers",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("probes_in_flight", sa.Integer, nullable=False),
+    sa.Column("opened_at", UTCDateTime()),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+lock_tokens = sa.Table(
+    "lock_tokens",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("last_token", sa.BigInteger, nullable=False),
+)
+
+lock_leases = sa.Table(
+    "lock_leases",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("holder", sa.String(200), primary_key=True),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("acquired_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+lock_waiters = sa.Table(
+    "lock_waiters",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("enqueued_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("key", "holder", name="uq_lock_waiters_key_holder"),
+)
