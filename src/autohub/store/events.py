@@ -208,6 +208,22 @@ class EventStore:
             raise self.database.translate(exc, "resolve event") from exc
         return self.get(event_id)
 
+    def prepare(self, event: NewEvent | dict[str, Any]) -> dict[str, Any]:
+        """A validated, redacted and capped row for ``insert_rows``.
+
+        For stores that write events in the same transaction as their own state change.
+        """
+        return self._row(event, "event")
+
+    def insert_rows(self, connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert prepared rows inside the caller's transaction (no spool, no commit).
+
+        Uids already stored are skipped; driver errors propagate for the caller to translate.
+        """
+        if rows:
+            statement = self.database.insert_ignoring_duplicates(automation_events)
+            connection.execute(statement, [dict(row) for row in rows])
+
     def _row(self, event: NewEvent | dict[str, Any], where: str) -> dict[str, Any]:
         try:
             model = event if isinstance(event, NewEvent) else NewEvent.model_validate(event)

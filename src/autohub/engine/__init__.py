@@ -1,0 +1,1 @@
+"""The engine: decides what runs next, under which safeguards, and records every transition."""
