@@ -8,18 +8,22 @@ The library face of autohub (the CLI is a thin layer over it)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autohub.config import Config, load_config
 
 if TYPE_CHECKING:
+    from autohub.engine.runner import ProgressCallback, Runner
     from autohub.registry.loader import Registry
+    from autohub.registry.models import Automation
     from autohub.store.database import Database
     from autohub.store.definitions import DefinitionStore
     from autohub.store.events import EventStore
+    from autohub.store.runs import RunRecord, RunStore
 
 
 class Hub:
@@ -93,7 +97,115 @@ class Hub:
         ]
         return self.definitions.record(seen)
 
+    # -- runs ----------------------------------------------------------------------------
+
+    @cached_property
+    def runs(self) -> RunStore:
+        from autohub.store.runs import RunStore
+
+        return RunStore(self.database, self.events)
+
+    def start(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        trigger: str = "manual",
+        idempotency_key: str | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Create a run (params validated, defaults applied); with an idempotency key already
+        used, return that run and False."""
+        from autohub.registry.params import validate_params
+        from autohub.store.runs import NewRun
+
+        definition = self.registry.get(name)
+        automation = definition.automation
+        values = validate_params(automation.params, dict(params or {}))
+        self.record_definitions()
+        return self.runs.create(
+            NewRun(
+                automation=automation.name,
+                version=definition.version,
+                project_id=automation.project or self.project,
+                params=values,
+                trigger=trigger,
+                step_ids=[step.id for step in automation.steps],
+                max_parallel=automation.max_parallel,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def run(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        trigger: str = "manual",
+        idempotency_key: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> RunRecord:
+        """Run an automation to its end and return the finished run."""
+        run, _ = self.start(name, params, trigger=trigger, idempotency_key=idempotency_key)
+        if run.finished:
+            return run
+        return self.execute(run.id, on_progress=on_progress)
+
+    def execute(self, run_id: str, *, on_progress: ProgressCallback | None = None) -> RunRecord:
+        """Execute (or resume) a created run in this process."""
+        import asyncio
+
+        run = self.runs.get(run_id)
+        runner = self.runner(on_progress=on_progress)
+        try:
+            return asyncio.run(runner.execute(run.id, self.automation_of(run)))
+        finally:
+            runner.steps.executor.close()
+
+    def resume(self, *, on_progress: ProgressCallback | None = None) -> list[RunRecord]:
+        """Resume every unfinished run that nobody executes (after a crash or kill -9)."""
+        return [self.execute(run.id, on_progress=on_progress) for run in self.runs.orphans()]
+
+    def cancel(self, run_id: str) -> RunRecord:
+        return self.runs.request_cancel(self.runs.find(run_id).id)
+
+    def automation_of(self, run: RunRecord) -> Automation:
+        """The definition a run was created with (from the history if it changed since)."""
+        from autohub.registry.models import Automation
+
+        definition = self.registry.definitions.get(run.automation)
+        if definition is not None and definition.version == run.version:
+            return definition.automation
+        stored = self.definitions.get(run.automation, run.version)
+        return Automation.model_validate(stored.content)
+
+    def runner(self, *, on_progress: ProgressCallback | None = None) -> Runner:
+        from autohub.engine.executor import LocalExecutor
+        from autohub.engine.runner import Runner
+        from autohub.engine.steps import StepRunner
+        from autohub.store.breakers import BreakerStore
+        from autohub.store.locks import LockStore
+
+        locks = LockStore(self.database, self.events)
+        steps = StepRunner(
+            executor=LocalExecutor(),
+            secrets=self.config.secrets,
+            project_root=self.config.root,
+            clock=self.runs.clock,
+            breakers=BreakerStore(self.database, self.events),
+            breaker_policies=self.registry.breakers,
+            locks=locks,
+        )
+        return Runner(
+            store=self.runs,
+            steps=steps,
+            defaults=self.registry.defaults,
+            locks=locks,
+            on_progress=on_progress,
+        )
+
     def close(self) -> None:
+        if "runs" in self.__dict__:
+            self.runs.close()
         if "database" in self.__dict__:
             self.database.dispose()
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from autohub import __version__
-from autohub.cli import db, definitions, events, init
+from autohub.cli import db, definitions, events, init, runs
 from autohub.cli.output import print_error
 from autohub.errors import AutohubError, InvalidInput, MigrationRequired, ProblemsError
 
@@ -54,6 +54,11 @@ app.command("init")(init.init_command)
 app.command("validate")(definitions.validate_command)
 app.command("list")(definitions.list_command)
 app.command("show")(definitions.show_command)
+app.command("run")(runs.run_command)
+app.command("runs")(runs.runs_command)
+app.command("run-show")(runs.run_show_command)
+app.command("cancel")(runs.cancel_command)
+app.command("resume")(runs.resume_command)
 app.add_typer(events.app, name="events")
 app.add_typer(db.app, name="db")
 

@@ -1,0 +1,513 @@
+"""The runner: executes a run's DAG durably.
+
+The store is the source of truth. The runner claims the run with a lease, then
+loops: it records what finished and claims what became ready in ONE transaction,
+starts the claimed steps (up to ``max_parallel``), and waits for the next to
+finish. A step's result, its attempts and its events are written together, so
+after a crash (kill -9) a new runner resumes from the last completed step: the
+step that was in flight runs again (at least once), unless it declared an
+idempotency key whose result was already recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from autohub.engine.dag import Dag
+from autohub.engine.locking import LockRequest, acquire_all
+from autohub.engine.steps import StepOutcome, StepPlan, StepRunner, lock_requests
+from autohub.engine.templates import RenderError, render_text
+from autohub.errors import AutohubError
+from autohub.registry.models import Automation, Step
+from autohub.registry.policies import Policies, merge_policies
+from autohub.store.locks import LockStore
+from autohub.store.runs import LeaseLost, NewAttempt, RunChanges, RunRecord, RunStore
+
+HEARTBEAT_SECONDS = 0.5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class RunBusy(AutohubError):
+    """The run is being executed by another runner."""
+
+
+ProgressCallback = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class _Running:
+    step: Step
+    attempt: int
+    task: asyncio.Task[StepOutcome]
+
+
+class Runner:
+    """Executes runs of one project's automations."""
+
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        steps: StepRunner,
+        defaults: Policies,
+        locks: LockStore | None = None,
+        owner: str | None = None,
+        lease_seconds: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.steps = steps
+        self.defaults = defaults
+        self.locks = locks
+        self.owner = owner or new_owner_id()
+        self.lease_seconds = lease_seconds
+        self.clock = clock
+        self.on_progress = on_progress
+
+    async def execute(self, run_id: str, automation: Automation) -> RunRecord:
+        """Execute (or resume) a run to its end; returns the finished run."""
+        run = self.store.claim(run_id, self.owner, self.lease_seconds)
+        if run is None:
+            current = self.store.get(run_id)
+            if current.finished:
+                return current
+            raise RunBusy(f"run {run_id} is being executed by {current.owner}")
+        execution = _Execution(self, run, automation)
+        try:
+            return await execution.run()
+        finally:
+            if self.locks is not None:
+                self.locks.release_all(run_id)
+
+    def policies(self, automation: Automation, step: Step) -> Policies:
+        return merge_policies(self.defaults, automation, step)
+
+    def progress(self, kind: str, **data: Any) -> None:
+        if self.on_progress is not None:
+            self.on_progress(kind, data)
+
+
+class _Execution:
+    """The state of one run while a runner executes it."""
+
+    def __init__(self, runner: Runner, run: RunRecord, automation: Automation) -> None:
+        self.runner = runner
+        self.store = runner.store
+        self.run_record = run
+        self.automation = automation
+        self.clock = runner.clock
+        self.changes = RunChanges()
+        self.running: dict[str, _Running] = {}
+        self.ready: list[str] = []
+        self.delayed: dict[str, datetime] = {}
+        self.attempts: dict[str, int] = {}
+        self.outputs: dict[str, Any] = {}
+        self.cancelled = False
+        self.timed_out = False
+        self.deadline: datetime | None = None
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> RunRecord:
+        run, automation = self.run_record, self.automation
+        records = {record.step_id: record for record in self.store.steps(run.id)}
+        states = {step.id: records[step.id].state for step in automation.steps}
+        self.dag = Dag.build(automation.steps, states)
+        for step_id, record in records.items():
+            self.attempts[step_id] = record.attempts
+            if record.state == "succeeded":
+                self.outputs[step_id] = record.output
+            if record.next_attempt_at is not None and record.state == "pending":
+                self.delayed[step_id] = record.next_attempt_at
+        self._start_or_resume(records)
+        self.store.apply(run.id, self.runner.owner, self.changes)
+        self.changes = RunChanges()
+        self.runner.progress("run_started", run_id=run.id, automation=automation.name)
+
+        run_locks = self._run_locks()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            if run_locks and self.runner.locks is not None:
+                await acquire_all(
+                    self.runner.locks,
+                    run_locks,
+                    run.id,
+                    project_id=run.project_id,
+                    run_id=run.id,
+                )
+            self._decide(self.dag.initially_ready())
+            await self._loop()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            await self._stop_running()
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
+                await heartbeat
+        return self._finish()
+
+    async def _loop(self) -> None:
+        max_parallel = self.run_record.max_parallel
+        while True:
+            now = self.clock()
+            if self.cancelled:
+                await self._stop_running()
+                return
+            if self.deadline is not None and now >= self.deadline:
+                await self._stop_running(state="timed_out")
+                return
+            for step_id, at in list(self.delayed.items()):
+                if at <= now:
+                    del self.delayed[step_id]
+                    self.ready.append(step_id)
+            self.ready.sort(key=self.dag.order.__getitem__)
+            launch: list[str] = []
+            while self.ready and len(self.running) + len(launch) < max_parallel:
+                launch.append(self.ready.pop(0))
+            for step_id in launch:
+                self._claim(step_id, now)
+            self.store.apply(self.run_record.id, self.runner.owner, self.changes)
+            self.changes = RunChanges()
+            for step_id in launch:
+                self._launch(step_id)
+            if not self.running and not self.ready and not self.delayed:
+                return
+            timeout = HEARTBEAT_SECONDS
+            if self.delayed:
+                soonest = min(self.delayed.values())
+                timeout = min(timeout, max((soonest - self.clock()).total_seconds(), 0.0))
+            if self.deadline is not None:
+                timeout = min(timeout, max((self.deadline - self.clock()).total_seconds(), 0.0))
+            if not self.running:
+                await asyncio.sleep(timeout)
+                continue
+            done, _ = await asyncio.wait(
+                [item.task for item in self.running.values()],
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for task in done:
+                self._collect(task)
+
+    # -- deciding ------------------------------------------------------------------------
+
+    def _decide(self, step_ids: list[str]) -> None:
+        """Steps whose needs are all done: ready to run, or skipped (cascading)."""
+        for step_id in step_ids:
+            if self.dag.should_run(step_id):
+                if step_id not in self.ready and step_id not in self.delayed:
+                    self.ready.append(step_id)
+                continue
+            now = self.clock()
+            self.changes.step(step_id, state="skipped", finished_at=now)
+            self.changes.events.append(
+                self._event("step.skipped", "skipped", {"step": step_id, "reason": "run_if"})
+            )
+            self.runner.progress("step_skipped", step_id=step_id)
+            self._decide(self.dag.finish(step_id, "skipped"))
+
+    def _claim(self, step_id: str, now: datetime) -> None:
+        lease = now + timedelta(seconds=self.runner.lease_seconds)
+        self.attempts[step_id] = self.attempts.get(step_id, 0) + 1
+        values: dict[str, Any] = {
+            "state": "running",
+            "attempts": self.attempts[step_id],
+            "owner": self.runner.owner,
+            "lease_expires_at": lease,
+            "next_attempt_at": None,
+        }
+        if self.attempts[step_id] == 1:
+            values["started_at"] = now
+        step = self.dag.steps[step_id]
+        if step.idempotency_key is not None:
+            values["idempotency_key"] = self._idempotency_key(step)
+        self.changes.step(step_id, **values)
+
+    def _launch(self, step_id: str) -> None:
+        step = self.dag.steps[step_id]
+        key = self.changes.steps.get(step_id, {}).get("idempotency_key")
+        plan = StepPlan(
+            run_id=self.run_record.id,
+            automation=self.automation.name,
+            project_id=self.run_record.project_id,
+            step=step,
+            policies=self.runner.policies(self.automation, step),
+            attempt=self.attempts[step_id],
+            params=self.run_record.params,
+            outputs=MappingProxyType(self.outputs),
+            idempotency_key=key or (self._idempotency_key(step) if step.idempotency_key else None),
+        )
+        task = asyncio.create_task(self.runner.steps.run(plan), name=f"step:{step_id}")
+        self.running[step_id] = _Running(step, plan.attempt, task)
+        self.runner.progress("step_started", step_id=step_id, attempt=plan.attempt)
+
+    def _collect(self, task: asyncio.Task[StepOutcome]) -> None:
+        step_id = next(sid for sid, item in self.running.items() if item.task is task)
+        item = self.running.pop(step_id)
+        now = self.clock()
+        try:
+            outcome = task.result()
+        except asyncio.CancelledError:
+            outcome = StepOutcome(state="cancelled", method=item.step.kind, error="cancelled")
+        except Exception as exc:  # a bug in a policy: the step fails with the reason
+            outcome = StepOutcome(
+                state="failed", method=item.step.kind, error=f"{type(exc).__name__}: {exc}"
+            )
+            outcome.attempts.append(
+                NewAttempt(
+                    step_id,
+                    item.attempt,
+                    item.step.kind,
+                    0,
+                    "failed",
+                    now,
+                    now,
+                    error=outcome.error,
+                )
+            )
+        self._record(step_id, outcome, now)
+
+    def _record(self, step_id: str, outcome: StepOutcome, now: datetime) -> None:
+        self.changes.attempts.extend(outcome.attempts)
+        self.changes.events.extend(outcome.events)
+        if outcome.state == "pending":
+            assert outcome.next_attempt_at is not None
+            self.changes.step(
+                step_id,
+                state="pending",
+                next_attempt_at=outcome.next_attempt_at,
+                error=outcome.error,
+                owner=None,
+                lease_expires_at=None,
+            )
+            self.delayed[step_id] = outcome.next_attempt_at
+            self.runner.progress("step_retry", step_id=step_id, at=outcome.next_attempt_at)
+            return
+        values: dict[str, Any] = {
+            "state": outcome.state,
+            "method": outcome.method,
+            "error": outcome.error,
+            "finished_at": now,
+            "owner": None,
+            "lease_expires_at": None,
+        }
+        if outcome.state == "succeeded":
+            values["output"] = outcome.output
+            self.outputs[step_id] = outcome.output
+        self.changes.step(step_id, **values)
+        self.runner.progress("step_finished", step_id=step_id, state=outcome.state)
+        self._decide(self.dag.finish(step_id, outcome.state))
+
+    async def _stop_running(self, state: str = "cancelled") -> None:
+        """Cancel running steps (killing their processes) and settle every unfinished one."""
+        for item in self.running.values():
+            item.task.cancel()
+        for step_id, item in list(self.running.items()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await item.task
+            now = self.clock()
+            self.running.pop(step_id)
+            self.changes.attempts.append(
+                NewAttempt(
+                    step_id,
+                    item.attempt,
+                    item.step.kind,
+                    0,
+                    state,
+                    now,
+                    now,
+                    error=state.replace("_", " "),
+                )
+            )
+            self.changes.step(
+                step_id,
+                state=state,
+                finished_at=now,
+                owner=None,
+                lease_expires_at=None,
+                error=state.replace("_", " "),
+            )
+            self.dag.states[step_id] = state
+        self.timed_out = state == "timed_out"
+
+    # -- start, heartbeat, finish --------------------------------------------------------
+
+    def _start_or_resume(self, records: dict[str, Any]) -> None:
+        run, now = self.run_record, self.clock()
+        if run.state == "pending":
+            deadline = (
+                now + timedelta(seconds=self.automation.timeout)
+                if (self.automation.timeout)
+                else None
+            )
+            self.deadline = deadline
+            self.changes.run.update(state="running", started_at=now, deadline_at=deadline)
+            self.changes.events.append(
+                self._event(
+                    "run.started", "running", {"version": run.version, "owner": self.runner.owner}
+                )
+            )
+            return
+        self.deadline = run.deadline_at
+        interrupted = [sid for sid, record in records.items() if record.state == "running"]
+        for step_id in interrupted:
+            record = records[step_id]
+            step = self.dag.steps[step_id]
+            self.changes.attempts.append(
+                NewAttempt(
+                    step_id,
+                    record.attempts,
+                    step.kind,
+                    0,
+                    "interrupted",
+                    record.started_at or now,
+                    now,
+                    error=f"the runner holding it stopped ({record.owner})",
+                )
+            )
+            reused = None
+            if record.idempotency_key:
+                reused = self.store.completed_output(step_id, record.idempotency_key)
+            if reused is not None:
+                self.changes.step(
+                    step_id,
+                    state="succeeded",
+                    output=reused,
+                    finished_at=now,
+                    owner=None,
+                    lease_expires_at=None,
+                    method="idempotent",
+                )
+                self.outputs[step_id] = reused
+                self.dag.states[step_id] = "succeeded"
+            else:
+                self.changes.step(step_id, state="pending", owner=None, lease_expires_at=None)
+                self.dag.states[step_id] = "pending"
+        self.dag = Dag.build(self.automation.steps, self.dag.states)
+        self.changes.run.update(state="running")
+        self.changes.events.append(
+            self._event(
+                "run.resumed",
+                "running",
+                {
+                    "owner": self.runner.owner,
+                    "previous_owner": run.owner,
+                    "interrupted_steps": interrupted,
+                },
+            )
+        )
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            record = self.store.renew(
+                self.run_record.id, self.runner.owner, self.runner.lease_seconds
+            )
+            if self.runner.locks is not None:
+                self.runner.locks.renew(self.run_record.id, self.runner.lease_seconds)
+            if record.cancel_requested_at is not None and not self.cancelled:
+                self.cancelled = True
+                for item in self.running.values():
+                    item.task.cancel()
+
+    def _finish(self) -> RunRecord:
+        run, now = self.run_record, self.clock()
+        states = self.dag.states
+        if self.timed_out:
+            state, error = (
+                "timed_out",
+                f"the run exceeded its timeout of {self.automation.timeout}s",
+            )
+        elif self.cancelled:
+            state, error = "cancelled", "cancelled"
+            for step_id, step_state in states.items():
+                if step_state == "pending":
+                    self.changes.step(step_id, state="cancelled", finished_at=now)
+        elif any(s in ("failed", "timed_out", "cancelled") for s in states.values()):
+            failed = [sid for sid, s in states.items() if s in ("failed", "timed_out")]
+            state, error = "failed", f"failed steps: {', '.join(failed)}"
+        else:
+            state, error = "succeeded", None
+        self.changes.run.update(
+            state=state, finished_at=now, error=error, owner=None, lease_expires_at=None
+        )
+        status = {
+            "succeeded": "success",
+            "failed": "failed",
+            "cancelled": "cancelled",
+            "timed_out": "failed",
+        }[state]
+        counts: dict[str, int] = {}
+        for step_state in states.values():
+            counts[step_state] = counts.get(step_state, 0) + 1
+        duration = (now - (run.started_at or run.created_at)).total_seconds()
+        self.changes.events.append(
+            self._event(
+                "run.finished",
+                status,
+                {
+                    "state": state,
+                    "error": error,
+                    "steps": counts,
+                    "duration_seconds": round(duration, 6),
+                },
+            )
+        )
+        self.store.apply(run.id, self.runner.owner, self.changes)
+        self.changes = RunChanges()
+        self.runner.progress("run_finished", run_id=run.id, state=state)
+        return self.store.get(run.id)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _run_locks(self) -> list[LockRequest]:
+        policies = merge_policies(self.runner.defaults, self.automation)
+        if not policies.concurrency:
+            return []
+        variables = {
+            "params": self.run_record.params,
+            "steps": {},
+            "run": {"id": self.run_record.id, "automation": self.automation.name},
+        }
+        return lock_requests(policies, variables)
+
+    def _idempotency_key(self, step: Step) -> str | None:
+        if step.idempotency_key is None:
+            return None
+        variables = {
+            "params": self.run_record.params,
+            "steps": {k: {"output": v} for k, v in self.outputs.items()},
+            "run": {"automation": self.automation.name},
+        }
+        try:
+            key = render_text(step.idempotency_key, variables)
+        except RenderError:
+            return None
+        return f"{self.automation.name}:{step.id}:{key}"[:200]
+
+    def _event(self, event_type: str, status: str, evidence: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "event_type": event_type,
+            "project_id": self.run_record.project_id,
+            "status": status,
+            "run_id": self.run_record.id,
+            "detected_from": "engine",
+            "evidence": {"automation": self.automation.name, **evidence},
+        }

@@ -1,0 +1,542 @@
+"""Runs, their steps and every step attempt: the durable state the engine advances.
+
+The store is the source of truth. A run is executed by one owner at a time, under
+a lease that the owner renews; a lost owner's lease expires and the run can be
+claimed again (``autohub resume``). Every change the engine makes (step claims,
+attempt results, retries, the run's end) is applied with its events in ONE
+transaction, and only while the caller still owns the run (a fencing check).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from autohub.errors import NotFound, StoreError
+from autohub.store import evidence
+from autohub.store.database import Database
+from autohub.store.events import EventStore
+from autohub.store.schema import run_steps, runs, step_attempts
+
+RUN_STATES = ("pending", "running", "succeeded", "failed", "cancelled", "timed_out")
+FINAL_RUN_STATES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+STEP_STATES = ("pending", "running", "succeeded", "failed", "skipped", "cancelled", "timed_out")
+FINAL_STEP_STATES = frozenset({"succeeded", "failed", "skipped", "cancelled", "timed_out"})
+ERROR_MAX_CHARS = 4000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class LeaseLost(StoreError):
+    """This runner no longer owns the run: another one claimed it after our lease expired."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    automation: str
+    version: str
+    project_id: str
+    params: dict[str, Any]
+    trigger: str
+    idempotency_key: str | None
+    state: str
+    error: str | None
+    max_parallel: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    deadline_at: datetime | None
+    owner: str | None
+    lease_expires_at: datetime | None
+    cancel_requested_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_RUN_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(self.__dict__)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    run_id: str
+    step_id: str
+    position: int
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    output: Any
+    error: str | None
+    method: str | None
+    idempotency_key: str | None
+    owner: str | None
+    lease_expires_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STEP_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    id: int
+    run_id: str
+    step_id: str
+    number: int
+    method: str
+    tier: int
+    outcome: str
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    error: str | None
+    output_snippet: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(self.__dict__)
+
+
+@dataclass
+class NewAttempt:
+    """One attempt of a step (or of one of its fallback tiers), as it ended."""
+
+    step_id: str
+    number: int
+    method: str
+    tier: int
+    outcome: str
+    started_at: datetime
+    finished_at: datetime
+    error: str | None = None
+    output_snippet: str | None = None
+
+
+@dataclass
+class RunChanges:
+    """What one transaction changes: step rows, new attempts, events, the run row."""
+
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attempts: list[NewAttempt] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    run: dict[str, Any] = field(default_factory=dict)
+
+    def step(self, step_id: str, **values: Any) -> None:
+        self.steps.setdefault(step_id, {}).update(values)
+
+    def __bool__(self) -> bool:
+        return bool(self.steps or self.attempts or self.events or self.run)
+
+
+@dataclass
+class NewRun:
+    automation: str
+    version: str
+    project_id: str
+    params: dict[str, Any]
+    trigger: str
+    step_ids: Sequence[str]
+    max_parallel: int
+    idempotency_key: str | None = None
+    timeout_seconds: float | None = None
+
+
+class RunStore:
+    """Runs and their steps in the database."""
+
+    def __init__(
+        self, database: Database, events: EventStore, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.database = database
+        self.events = events
+        self.clock = clock
+        self._connection: sa.Connection | None = None
+
+    # -- creating ------------------------------------------------------------------------
+
+    def create(self, new: NewRun) -> tuple[RunRecord, bool]:
+        """Create a run with its steps pending; with an idempotency key already used for
+        this automation, return that run instead (and False)."""
+        if new.idempotency_key is not None:
+            existing = self._find_by_key(new.automation, new.idempotency_key)
+            if existing is not None:
+                return existing, False
+        now = self.clock()
+        run_id = uuid.uuid4().hex
+        params = self._json(new.params, "params")
+        row = {
+            "id": run_id,
+            "automation": new.automation,
+            "version": new.version,
+            "project_id": new.project_id,
+            "params": params,
+            "trigger": new.trigger,
+            "idempotency_key": new.idempotency_key,
+            "state": "pending",
+            "error": None,
+            "max_parallel": new.max_parallel,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+            "deadline_at": None,
+            "owner": None,
+            "lease_expires_at": None,
+            "cancel_requested_at": None,
+        }
+        event = self.events.prepare(
+            {
+                "event_type": "run.created",
+                "project_id": new.project_id,
+                "status": "pending",
+                "run_id": run_id,
+                "detected_from": "engine",
+                "evidence": {
+                    "automation": new.automation,
+                    "version": new.version,
+                    "trigger": new.trigger,
+                    "params": params,
+                    "steps": list(new.step_ids),
+                    "idempotency_key": new.idempotency_key,
+                },
+            }
+        )
+        try:
+            with self.database.begin() as connection:
+                connection.execute(runs.insert(), row)
+                connection.execute(
+                    run_steps.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "step_id": step_id,
+                            "position": position,
+                            "state": "pending",
+                            "attempts": 0,
+                        }
+                        for position, step_id in enumerate(new.step_ids)
+                    ],
+                )
+                self.events.insert_rows(connection, [event])
+        except IntegrityError as exc:
+            if new.idempotency_key is not None:
+                existing = self._find_by_key(new.automation, new.idempotency_key)
+                if existing is not None:  # a concurrent trigger with the same key won
+                    return existing, False
+            raise self.database.translate(exc, "create run") from exc
+        except SQLAlchemyError as exc:
+            raise self.database.translate(exc, "create run") from exc
+        return _run_from_row(row), True
+
+    # -- owning --------------------------------------------------------------------------
+
+    def claim(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord | None:
+        """Take the run for ``owner`` unless a live owner holds it or it is finished."""
+        now = self.clock()
+        expires = now + timedelta(seconds=lease_seconds)
+        table = runs
+        statement = (
+            table.update()
+            .where(
+                table.c.id == run_id,
+                table.c.state.in_(("pending", "running")),
+                sa.or_(
+                    table.c.owner.is_(None),
+                    table.c.owner == owner,
+                    table.c.lease_expires_at < now,
+                ),
+            )
+            .values(owner=owner, lease_expires_at=expires)
+        )
+        try:
+            with self.database.begin() as connection:
+                claimed = connection.execute(statement).rowcount == 1
+        except SQLAlchemyError as exc:
+            raise self.database.translate(exc, "claim run") from exc
+        return self.get(run_id) if claimed else None
+
+    def renew(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord:
+        """Extend the lease of a run we own (and of its running steps)."""
+        now = self.clock()
+        expires = now + timedelta(seconds=lease_seconds)
+        try:
+            with self.database.begin() as connection:
+                renewed = connection.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id, runs.c.owner == owner)
+                    .values(lease_expires_at=expires)
+                ).rowcount
+                if renewed != 1:
+                    raise LeaseLost(f"run {run_id} is no longer owned by {owner}")
+                connection.execute(
+                    run_steps.update()
+                    .where(
+                        run_steps.c.run_id == run_id,
+                        run_steps.c.owner == owner,
+                        run_steps.c.state == "running",
+                    )
+                    .values(lease_expires_at=expires)
+                )
+        except SQLAlchemyError as exc:
+            raise self.database.translate(exc, "renew run lease") from exc
+        return self.get(run_id)
+
+    def apply(self, run_id: str, owner: str, changes: RunChanges) -> None:
+        """Apply ``changes`` in one transaction, only while ``owner`` still owns the run."""
+        if not changes:
+            return
+        event_rows = [self.events.prepare(event) for event in changes.events]
+        run_values = dict(changes.run)
+        if "error" in run_values and run_values["error"] is not None:
+            run_values["error"] = self._text(run_values["error"])
+        try:
+            with self._write() as connection:
+                owned = connection.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id, runs.c.owner == owner)
+                    .values(**(run_values or {"owner": owner}))
+                ).rowcount
+                if owned != 1:
+                    raise LeaseLost(f"run {run_id} is no longer owned by {owner}")
+                for step_id, values in changes.steps.items():
+                    connection.execute(
+                        run_steps.update()
+                        .where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
+                        .values(**self._step_values(values))
+                    )
+                if changes.attempts:
+                    connection.execute(
+                        step_attempts.insert(),
+                        [self._attempt_row(run_id, attempt) for attempt in changes.attempts],
+                    )
+                if event_rows:
+                    self.events.insert_rows(connection, event_rows)
+        except SQLAlchemyError as exc:
+            raise self.database.translate(exc, "record run progress") from exc
+
+    def request_cancel(self, run_id: str) -> RunRecord:
+        """Ask the owner to cancel; a run nobody executes is cancelled at once."""
+        run = self.get(run_id)
+        if run.finished:
+            return run
+        now = self.clock()
+        live_owner = run.owner is not None and (
+            run.lease_expires_at is not None and run.lease_expires_at >= now
+        )
+        event = self.events.prepare(
+            {
+                "event_type": "run.cancel_requested",
+                "project_id": run.project_id,
+                "status": "cancelled" if not live_owner else "pending",
+                "run_id": run_id,
+                "detected_from": "engine",
+                "evidence": {"automation": run.automation, "owner": run.owner},
+            }
+        )
+        values: dict[str, Any] = {"cancel_requested_at": now}
+        if not live_owner:
+            values.update(state="cancelled", finished_at=now, owner=None, error="cancelled")
+        try:
+            with self.database.begin() as connection:
+                connection.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id, runs.c.state.in_(("pending", "running")))
+                    .values(**values)
+                )
+                if not live_owner:
+                    connection.execute(
+                        run_steps.update()
+                        .where(
+                            run_steps.c.run_id == run_id,
+                            run_steps.c.state.in_(("pending", "running")),
+                        )
+                        .values(state="cancelled", finished_at=now, owner=None)
+                    )
+                self.events.insert_rows(connection, [event])
+        except SQLAlchemyError as exc:
+            raise self.database.translate(exc, "cancel run") from exc
+        return self.get(run_id)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunRecord:
+        rows = self._fetch(sa.select(runs).where(runs.c.id == run_id))
+        if not rows:
+            raise NotFound(f"no run with id {run_id!r}")
+        return _run_from_row(rows[0])
+
+    def find(self, prefix: str) -> RunRecord:
+        """A run by its id or an unambiguous prefix of at least 6 characters."""
+        if len(prefix) >= 32:
+            return self.get(prefix)
+        if len(prefix) < 6:
+            raise NotFound(f"no run with id {prefix!r} (give at least 6 characters)")
+        rows = self._fetch(sa.select(runs).where(runs.c.id.like(f"{prefix}%")).limit(2))
+        if not rows:
+            raise NotFound(f"no run with id {prefix!r}")
+        if len(rows) > 1:
+            raise NotFound(f"run id {prefix!r} is ambiguous: give more characters")
+        return _run_from_row(rows[0])
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        rows = self._fetch(
+            sa.select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.position)
+        )
+        return [StepRecord(**row) for row in rows]
+
+    def attempts(self, run_id: str) -> list[AttemptRecord]:
+        rows = self._fetch(
+            sa.select(step_attempts)
+            .where(step_attempts.c.run_id == run_id)
+            .order_by(step_attempts.c.id)
+        )
+        return [AttemptRecord(**row) for row in rows]
+
+    def list_runs(
+        self,
+        *,
+        automation: str | None = None,
+        states: Sequence[str] = (),
+        project_id: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        statement = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+        if automation is not None:
+            statement = statement.where(runs.c.automation == automation)
+        if states:
+            statement = statement.where(runs.c.state.in_(list(states)))
+        if project_id is not None:
+            statement = statement.where(runs.c.project_id == project_id)
+        return [_run_from_row(row) for row in self._fetch(statement)]
+
+    def orphans(self) -> list[RunRecord]:
+        """Unfinished runs that nobody executes: never claimed, or their lease expired."""
+        now = self.clock()
+        statement = (
+            sa.select(runs)
+            .where(
+                runs.c.state.in_(("pending", "running")),
+                sa.or_(runs.c.owner.is_(None), runs.c.lease_expires_at < now),
+            )
+            .order_by(runs.c.created_at)
+        )
+        return [_run_from_row(row) for row in self._fetch(statement)]
+
+    def completed_output(self, automation_step: str, idempotency_key: str) -> Any:
+        """The output of a step that already succeeded under ``idempotency_key``, if any."""
+        statement = (
+            sa.select(run_steps.c.output)
+            .where(
+                run_steps.c.idempotency_key == idempotency_key,
+                run_steps.c.state == "succeeded",
+                run_steps.c.step_id == automation_step,
+            )
+            .limit(1)
+        )
+        rows = self._fetch(statement)
+        return rows[0]["output"] if rows else None
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _find_by_key(self, automation: str, key: str) -> RunRecord | None:
+        rows = self._fetch(
+            sa.select(runs).where(runs.c.automation == automation, runs.c.idempotency_key == key)
+        )
+        return _run_from_row(rows[0]) if rows else None
+
+    def _fetch(self, statement: Any) -> list[dict[str, Any]]:
+        try:
+            with self.database.connect() as connection:
+                return [dict(row) for row in connection.execute(statement).mappings()]
+        except SQLAlchemyError as exc:
+            raise self.database.translate(exc, "read runs") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A write transaction on a connection kept for this store (no pool round trip)."""
+        connection = self._connection
+        if connection is None or connection.closed or connection.invalidated:
+            if connection is not None:
+                connection.close()
+            connection = self._connection = self.database.engine.connect()
+        try:
+            with connection.begin():
+                yield connection
+        except SQLAlchemyError:
+            connection.close()  # a broken connection is not reused
+            self._connection = None
+            raise
+
+    def _json(self, value: Any, where: str) -> Any:
+        limits = self.events.limits
+        return evidence.prepare(
+            value,
+            where,
+            self.events.redactor,
+            max_bytes=limits.evidence_max_bytes,
+            max_string_chars=limits.string_max_chars,
+        )
+
+    def _text(self, text: str) -> str:
+        redacted = self.events.redactor.text(evidence.clean_text(text))
+        if len(redacted) > ERROR_MAX_CHARS:
+            cut = len(redacted) - ERROR_MAX_CHARS
+            redacted = f"{redacted[:ERROR_MAX_CHARS]}…[truncated {cut} chars]"
+        return redacted
+
+    def _step_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        prepared = dict(values)
+        if prepared.get("output") is not None:
+            prepared["output"] = self._json(prepared["output"], "output")
+        if prepared.get("error") is not None:
+            prepared["error"] = self._text(prepared["error"])
+        return prepared
+
+    def _attempt_row(self, run_id: str, attempt: NewAttempt) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "step_id": attempt.step_id,
+            "number": attempt.number,
+            "method": attempt.method,
+            "tier": attempt.tier,
+            "outcome": attempt.outcome,
+            "started_at": attempt.started_at,
+            "finished_at": attempt.finished_at,
+            "duration_seconds": max(
+                0.0, (attempt.finished_at - attempt.started_at).total_seconds()
+            ),
+            "error": self._text(attempt.error) if attempt.error else None,
+            "output_snippet": self._text(attempt.output_snippet)[:500]
+            if attempt.output_snippet
+            else None,
+        }
+
+
+def _run_from_row(row: dict[str, Any]) -> RunRecord:
+    return RunRecord(**row)
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in data.items()
+    }

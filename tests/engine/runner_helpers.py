@@ -1,0 +1,78 @@
+"""A project on disk for runner tests: autohub.yaml, a jobs module, a store."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from autohub.hub import Hub
+from autohub.store import migrations
+
+JOBS = '''
+"""Step functions for the runner tests."""
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+TRACE = Path(os.environ.get("TRACE_FILE", "trace.log"))
+
+
+def trace(ctx, label=None):
+    with TRACE.open("a") as handle:
+        handle.write(f"{label or ctx.step_id}\\n")
+    return {"step": ctx.step_id, "attempt": ctx.attempt}
+
+
+def add(ctx, a, b):
+    return {"sum": int(a) + int(b)}
+
+
+def flaky(ctx, failures=2):
+    if ctx.attempt <= int(failures):
+        raise ConnectionError(f"attempt {ctx.attempt} failed")
+    return {"attempt": ctx.attempt}
+
+
+def boom(ctx):
+    raise ValueError("boom")
+
+
+def slow(ctx, seconds=30):
+    trace(ctx)
+    time.sleep(float(seconds))
+    return {"slept": seconds}
+
+
+async def async_sleep(ctx, seconds=30):
+    await asyncio.sleep(float(seconds))
+    return {}
+
+
+def upstream(ctx):
+    return {"seen": dict(ctx.outputs)}
+'''
+
+
+def make_project(root: Path, database_url: str, automations: str, *, extra: str = "") -> Path:
+    """Write autohub.yaml (with ``automations`` indented under it) and jobs.py; migrate."""
+    (root / "jobs.py").write_text(JOBS)
+    body = textwrap.indent(textwrap.dedent(automations).strip("\n"), "  ")
+    config = f"project: test\n{textwrap.dedent(extra).strip()}\nautomations:\n{body}\n"
+    (root / "autohub.yaml").write_text(config)
+    with Hub.from_config(root / "autohub.yaml") as hub:
+        hub.config.settings.database_url = database_url
+        migrations.upgrade(hub.database)
+    return root / "autohub.yaml"
+
+
+def open_hub(root: Path, database_url: str) -> Hub:
+    hub = Hub.from_config(root / "autohub.yaml")
+    hub.config.settings.database_url = database_url
+    return hub
+
+
+def trace_lines(root: Path) -> list[str]:
+    path = root / "trace.log"
+    return path.read_text().splitlines() if path.exists() else []
