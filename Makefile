@@ -26,9 +26,11 @@ demo: venv
 	cd demo && ../$(BIN)/autohub validate
 	cd demo && ../$(BIN)/autohub list
 	cd demo && ../$(BIN)/autohub show deploy-service
-	cd demo && ../$(BIN)/autohub events record --type demo_finished --status success \
-	  --evidence '{"commands": ["init", "validate", "list", "show"]}'
-	cd demo && ../$(BIN)/autohub events
+	cd demo && ../$(BIN)/autohub run hello -p who=demo
+	cd demo && ../$(BIN)/autohub run backup-data
+	cd demo && ../$(BIN)/autohub run disk-report
+	cd demo && ../$(BIN)/autohub runs
+	cd demo && ../$(BIN)/autohub events --limit 15
 
 services:
 	mkdir -p .test-services

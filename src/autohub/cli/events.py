@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from autohub.cli.context import open_ready_hub, open_writable_hub
 from autohub.cli.output import print_json, short_json, stdout, when
@@ -174,25 +173,46 @@ def _status(status: str) -> str:
 
 
 def _table(events: list[Event]) -> None:
+    """Aligned columns, one event a line; long values are cut, never wrapped."""
     if not events:
         stdout.print("no events match")
         return
     noun = "event" if len(events) == 1 else "events"
-    table = Table(title=f"{len(events)} {noun}, newest first", title_justify="left")
-    for column in ("id", "time", "type", "project", "status", "run", "from", "evidence"):
-        table.add_column(column, overflow="fold")
-    for event in events:
-        table.add_row(
+    stdout.print(f"{len(events)} {noun}, newest first")
+    rows = [
+        [
             str(event.id),
-            when(event.created_at),
+            event.created_at.astimezone().strftime("%m-%d %H:%M:%S"),
+            event.status + (" ✓" if event.resolved_at else ""),
             event.event_type,
-            escape(event.project_id),
-            _status(event.status) + (" ✓" if event.resolved_at else ""),
-            escape(event.run_id or ""),
-            escape(event.detected_from or ""),
-            escape(short_json(event.evidence)),
-        )
-    stdout.print(table)
+            event.project_id,
+            (event.run_id or "-")[:12],
+            event.detected_from or "-",
+        ]
+        for event in events
+    ]
+    headers = ["id", "time", "status", "type", "project", "run", "from"]
+    caps = [12, 14, 16, 28, 16, 12, 12]
+    widths = [
+        min(cap, max(len(header), *(len(row[i]) for row in rows)))
+        for i, (header, cap) in enumerate(zip(headers, caps, strict=True))
+    ]
+    used = sum(widths) + 2 * len(widths)
+    evidence_width = max(20, stdout.width - used)
+
+    def line(cells: list[str]) -> str:
+        parts = []
+        for index, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+            text = cell if len(cell) <= width else cell[: width - 1] + "…"
+            parts.append(text.rjust(width) if index == 0 else text.ljust(width))
+        return "  ".join(parts)
+
+    stdout.print(escape(line(headers) + "  evidence"), style="bold")
+    for event, row in zip(events, rows, strict=True):
+        text = escape(line(row))
+        status = escape(row[2].ljust(widths[2]))
+        styled = text.replace(status, _status(status), 1)
+        stdout.print(f"{styled}  {escape(short_json(event.evidence, evidence_width))}")
 
 
 def _json_option(text: str | None, option: str) -> dict[str, Any]:

@@ -217,6 +217,7 @@ class _LiveView:
             if kind == "step_started":
                 row.update(state="running", attempt=data.get("attempt", 1), since=now)
             elif kind == "step_finished":
+                row.pop("note", None)
                 row.update(state=data.get("state"), took=now - row["since"])
             elif kind == "step_retry":
                 row.update(state="pending", note=f"retry at {when(data.get('at'))}")
