@@ -263,3 +263,35 @@ def test_a_run_timeout_stops_the_run(project: Path, database_url: str) -> None:
     assert run.finished_at is not None
     assert run.started_at is not None
     assert (run.finished_at - run.started_at).total_seconds() < 5
+
+
+def test_a_step_whose_idempotency_key_has_a_result_is_not_run_again(
+    project: Path, database_url: str
+) -> None:
+    hub = hub_for(
+        project,
+        database_url,
+        """
+        release:
+          params:
+            version: {required: true}
+          steps:
+            - id: publish
+              idempotency_key: "publish-{{ params.version }}"
+              python: {function: "jobs:trace", kwargs: {label: "publish {{ params.version }}"}}
+            - {id: after, needs: [publish], python: "jobs:upstream"}
+        """,
+    )
+    with hub:
+        first = hub.run("release", {"version": "1.0"})
+        second = hub.run("release", {"version": "1.0"})
+        third = hub.run("release", {"version": "2.0"})
+        reused = {s.step_id: s for s in hub.runs.steps(second.id)}
+        kinds = [kind for kind, _ in events_of(hub, second.id)]
+    assert first.id != second.id
+    assert (first.state, second.state, third.state) == ("succeeded",) * 3
+    assert trace_lines(project) == ["publish 1.0", "publish 2.0"]
+    assert reused["publish"].method == "idempotent"
+    assert reused["publish"].output == {"step": "publish", "attempt": 1}
+    assert reused["after"].output == {"seen": {"publish": {"step": "publish", "attempt": 1}}}
+    assert "step.reused" in kinds

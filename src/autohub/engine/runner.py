@@ -181,8 +181,11 @@ class _Execution:
             launch: list[str] = []
             while self.ready and len(self.running) + len(launch) < max_parallel:
                 launch.append(self.ready.pop(0))
-            for step_id in launch:
-                self._claim(step_id, now)
+            for step_id in list(launch):
+                if self._reuse_recorded_result(step_id, now):
+                    launch.remove(step_id)
+                else:
+                    self._claim(step_id, now)
             self.store.apply(self.run_record.id, self.runner.owner, self.changes)
             self.changes = RunChanges()
             for step_id in launch:
@@ -222,6 +225,34 @@ class _Execution:
             )
             self.runner.progress("step_skipped", step_id=step_id)
             self._decide(self.dag.finish(step_id, "skipped"))
+
+    def _reuse_recorded_result(self, step_id: str, now: datetime) -> bool:
+        """A step whose idempotency key already has a recorded result does not run again."""
+        step = self.dag.steps[step_id]
+        if step.idempotency_key is None:
+            return False
+        key = self._idempotency_key(step)
+        if key is None:
+            return False
+        found, output = self.store.completed_output(step_id, key)
+        if not found:
+            return False
+        self.changes.step(
+            step_id,
+            state="succeeded",
+            output=output,
+            method="idempotent",
+            idempotency_key=key,
+            started_at=now,
+            finished_at=now,
+        )
+        self.changes.events.append(
+            self._event("step.reused", "success", {"step": step_id, "idempotency_key": key})
+        )
+        self.outputs[step_id] = output
+        self.runner.progress("step_finished", step_id=step_id, state="succeeded")
+        self._decide(self.dag.finish(step_id, "succeeded"))
+        return True
 
     def _claim(self, step_id: str, now: datetime) -> None:
         lease = now + timedelta(seconds=self.runner.lease_seconds)
@@ -382,24 +413,10 @@ class _Execution:
                     error=f"the runner holding it stopped ({record.owner})",
                 )
             )
-            reused = None
-            if record.idempotency_key:
-                reused = self.store.completed_output(step_id, record.idempotency_key)
-            if reused is not None:
-                self.changes.step(
-                    step_id,
-                    state="succeeded",
-                    output=reused,
-                    finished_at=now,
-                    owner=None,
-                    lease_expires_at=None,
-                    method="idempotent",
-                )
-                self.outputs[step_id] = reused
-                self.dag.states[step_id] = "succeeded"
-            else:
-                self.changes.step(step_id, state="pending", owner=None, lease_expires_at=None)
-                self.dag.states[step_id] = "pending"
+            # It runs again (at least once), unless its idempotency key has a recorded
+            # result by then: _launch checks that for every step.
+            self.changes.step(step_id, state="pending", owner=None, lease_expires_at=None)
+            self.dag.states[step_id] = "pending"
         self.dag = Dag.build(self.automation.steps, self.dag.states)
         self.changes.run.update(state="running")
         self.changes.events.append(

@@ -441,8 +441,8 @@ class RunStore:
         )
         return [_run_from_row(row) for row in self._fetch(statement)]
 
-    def completed_output(self, automation_step: str, idempotency_key: str) -> Any:
-        """The output of a step that already succeeded under ``idempotency_key``, if any."""
+    def completed_output(self, automation_step: str, idempotency_key: str) -> tuple[bool, Any]:
+        """Whether a step already succeeded under ``idempotency_key``, and its output."""
         statement = (
             sa.select(run_steps.c.output)
             .where(
@@ -453,7 +453,7 @@ class RunStore:
             .limit(1)
         )
         rows = self._fetch(statement)
-        return rows[0]["output"] if rows else None
+        return (True, rows[0]["output"]) if rows else (False, None)
 
     # -- helpers -------------------------------------------------------------------------
 
