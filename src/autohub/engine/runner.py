@@ -83,13 +83,14 @@ class Runner:
 
     async def execute(self, run_id: str, automation: Automation) -> RunRecord:
         """Execute (or resume) a run to its end; returns the finished run."""
+        previous_owner = self.store.get(run_id).owner  # the claim replaces it
         run = self.store.claim(run_id, self.owner, self.lease_seconds)
         if run is None:
             current = self.store.get(run_id)
             if current.finished:
                 return current
             raise RunBusy(f"run {run_id} is being executed by {current.owner}")
-        execution = _Execution(self, run, automation)
+        execution = _Execution(self, run, automation, previous_owner)
         try:
             return await execution.run()
         finally:
@@ -107,8 +108,15 @@ class Runner:
 class _Execution:
     """The state of one run while a runner executes it."""
 
-    def __init__(self, runner: Runner, run: RunRecord, automation: Automation) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        run: RunRecord,
+        automation: Automation,
+        previous_owner: str | None = None,
+    ) -> None:
         self.runner = runner
+        self.previous_owner = previous_owner
         self.store = runner.store
         self.run_record = run
         self.automation = automation
@@ -295,19 +303,20 @@ class _Execution:
         now = self.clock()
         try:
             outcome = task.result()
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the attempt is recorded, as by _stop_running
             outcome = StepOutcome(state="cancelled", method=item.step.kind, error="cancelled")
         except Exception as exc:  # a bug in a policy: the step fails with the reason
             outcome = StepOutcome(
                 state="failed", method=item.step.kind, error=f"{type(exc).__name__}: {exc}"
             )
+        if not outcome.attempts:
             outcome.attempts.append(
                 NewAttempt(
                     step_id,
                     item.attempt,
                     item.step.kind,
                     0,
-                    "failed",
+                    outcome.state,
                     now,
                     now,
                     error=outcome.error,
@@ -425,7 +434,7 @@ class _Execution:
                 "running",
                 {
                     "owner": self.runner.owner,
-                    "previous_owner": run.owner,
+                    "previous_owner": self.previous_owner,
                     "interrupted_steps": interrupted,
                 },
             )

@@ -247,7 +247,7 @@ class StepRunner:
                 output_bytes=limits.output if limits else 1024 * 1024,
             ),
             cwd=self.project_root,
-            environ=self._environ(plan),
+            environ=self._environ(plan) if _needs_environ(kind, spec) else {},
         )
         return await self.executor.run(request)
 
@@ -276,6 +276,11 @@ class StepRunner:
         if not plan.policies.concurrency or "concurrency" not in plan.step.model_fields_set:
             return []
         return lock_requests(plan.policies, template_variables(plan))
+
+
+def _needs_environ(kind: str, spec: Mapping[str, Any]) -> bool:
+    """Only subprocesses get an environment (a python step in a thread shares ours)."""
+    return kind == "shell" or (kind == "python" and spec.get("isolate") == "process")
 
 
 def lock_requests(policies: Policies, variables: dict[str, Any]) -> list[LockRequest]:

@@ -76,7 +76,13 @@ class Database:
             yield connection
 
     def insert_ignoring_duplicates(self, table: sa.Table) -> Any:
-        """An INSERT that skips rows whose unique keys already exist."""
+        """An INSERT that skips rows whose unique keys already exist (built once per table)."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_insert_ignoring", {})
+        if table.name not in cache:
+            cache[table.name] = self._insert_ignoring_duplicates(table)
+        return cache[table.name]
+
+    def _insert_ignoring_duplicates(self, table: sa.Table) -> Any:
         raise NotImplementedError
 
     def is_unavailable(self, exc: BaseException) -> bool:
@@ -140,7 +146,7 @@ class SQLiteDatabase(Database):
         with self.engine.connect() as connection:
             yield connection.execution_options(sqlite_begin="DEFERRED")
 
-    def insert_ignoring_duplicates(self, table: sa.Table) -> Any:
+    def _insert_ignoring_duplicates(self, table: sa.Table) -> Any:
         return sqlite.insert(table).on_conflict_do_nothing()
 
     def is_unavailable(self, exc: BaseException) -> bool:
@@ -168,7 +174,7 @@ class PostgresDatabase(Database):
         )
         return cls(parsed.render_as_string(hide_password=False), engine)
 
-    def insert_ignoring_duplicates(self, table: sa.Table) -> Any:
+    def _insert_ignoring_duplicates(self, table: sa.Table) -> Any:
         return postgresql.insert(table).on_conflict_do_nothing()
 
     def is_unavailable(self, exc: BaseException) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -210,7 +211,7 @@ class RunStore:
                     "version": new.version,
                     "trigger": new.trigger,
                     "params": params,
-                    "steps": list(new.step_ids),
+                    "steps": len(new.step_ids),
                     "idempotency_key": new.idempotency_key,
                 },
             }
@@ -303,24 +304,32 @@ class RunStore:
         run_values = dict(changes.run)
         if "error" in run_values and run_values["error"] is not None:
             run_values["error"] = self._text(run_values["error"])
+        run_values = run_values or {"owner": owner}
+        step_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for step_id, values in changes.steps.items():
+            prepared = self._step_values(values)
+            columns = tuple(sorted(prepared))
+            params = {f"v_{name}": value for name, value in prepared.items()}
+            step_groups.setdefault(columns, []).append(
+                {"b_run": run_id, "b_step": step_id, **params}
+            )
         try:
             with self._write() as connection:
                 owned = connection.execute(
-                    runs.update()
-                    .where(runs.c.id == run_id, runs.c.owner == owner)
-                    .values(**(run_values or {"owner": owner}))
+                    _run_update(tuple(sorted(run_values))),
+                    {
+                        "b_run": run_id,
+                        "b_owner": owner,
+                        **{f"v_{name}": value for name, value in run_values.items()},
+                    },
                 ).rowcount
                 if owned != 1:
                     raise LeaseLost(f"run {run_id} is no longer owned by {owner}")
-                for step_id, values in changes.steps.items():
-                    connection.execute(
-                        run_steps.update()
-                        .where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
-                        .values(**self._step_values(values))
-                    )
+                for columns, params in step_groups.items():
+                    connection.execute(_step_update(columns), params)
                 if changes.attempts:
                     connection.execute(
-                        step_attempts.insert(),
+                        _INSERT_ATTEMPT,
                         [self._attempt_row(run_id, attempt) for attempt in changes.attempts],
                     )
                 if event_rows:
@@ -529,6 +538,32 @@ class RunStore:
             if attempt.output_snippet
             else None,
         }
+
+
+_INSERT_ATTEMPT = step_attempts.insert()
+
+
+@lru_cache(maxsize=256)
+def _run_update(columns: tuple[str, ...]) -> Any:
+    """UPDATE runs SET <columns> for the owner only, built once per column set."""
+    return (
+        runs.update()
+        .where(runs.c.id == sa.bindparam("b_run"), runs.c.owner == sa.bindparam("b_owner"))
+        .values({name: sa.bindparam(f"v_{name}") for name in columns})
+    )
+
+
+@lru_cache(maxsize=256)
+def _step_update(columns: tuple[str, ...]) -> Any:
+    """UPDATE run_steps SET <columns> for one step, built once per column set."""
+    return (
+        run_steps.update()
+        .where(
+            run_steps.c.run_id == sa.bindparam("b_run"),
+            run_steps.c.step_id == sa.bindparam("b_step"),
+        )
+        .values({name: sa.bindparam(f"v_{name}") for name in columns})
+    )
 
 
 def _run_from_row(row: dict[str, Any]) -> RunRecord:
