@@ -325,8 +325,8 @@ class RunStore:
                 ).rowcount
                 if owned != 1:
                     raise LeaseLost(f"run {run_id} is no longer owned by {owner}")
-                for columns, params in step_groups.items():
-                    connection.execute(_step_update(columns), params)
+                for columns, group in step_groups.items():
+                    connection.execute(_step_update(columns), group)
                 if changes.attempts:
                     connection.execute(
                         _INSERT_ATTEMPT,
