@@ -44,6 +44,34 @@ _PATTERNS = [
     r"(?P<jwt>\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+)",
 ]
 _PATTERN = re.compile("|".join(_PATTERNS), re.DOTALL)
+_TRIGGERS = (
+    "passw",
+    "passphrase",
+    "secret",
+    "token",
+    "key",
+    "private",
+    "auth",
+    "credential",
+    "bearer",
+    "basic",
+    "-----begin",
+    "akia",
+    "asia",
+    "gh",
+    "xox",
+    "sk-",
+    "eyj",
+    "://",
+)
+"""Every text ``_PATTERN`` can match contains one of these (lower-cased): a cheap filter."""
+
+
+def _may_match(text: str) -> bool:
+    lowered = text.lower()
+    return any(trigger in lowered for trigger in _TRIGGERS)
+
+
 _SECRET_KEY = re.compile(
     r"(?:^|[_.\-\s]|(?<=[a-z])(?=[A-Z]))" + r"(?i:" + _SECRET_WORD + r")(?:$|[_.\-\s])"
     r"|^(?i:" + _SECRET_WORD + r")$",
@@ -93,6 +121,12 @@ class Redactor:
 
     def with_secrets(self, more: Iterable[str]) -> Redactor:
         return Redactor(self.known_secrets | set(more))
+
+    def matches(self, text: str) -> bool:
+        """Whether ``text`` holds anything this redactor would replace."""
+        if self._known is not None and self._known.search(text) is not None:
+            return True
+        return _may_match(text) and _PATTERN.search(text) is not None
 
     def text(self, text: str) -> str:
         """``text`` with every known secret and secret-looking pattern replaced."""

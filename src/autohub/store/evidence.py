@@ -14,12 +14,13 @@ import math
 import re
 from datetime import date, datetime
 from enum import Enum
+from functools import lru_cache
 from pathlib import PurePath
 from typing import Any
 from uuid import UUID
 
 from autohub.errors import InvalidInput
-from autohub.redact import Redactor
+from autohub.redact import Redactor, is_secret_key
 
 TRUNCATED_KEY = "_truncated"
 REPLACEMENT = "\ufffd"
@@ -78,11 +79,53 @@ def _cut_strings(value: Any, max_chars: int) -> tuple[Any, bool]:
     return value, False
 
 
+def _plain_strings(value: Any, strings: list[str], keys: set[str]) -> bool:
+    """Collect every string and key of plain JSON data; False when ``value`` holds
+    anything that needs converting (tuples, datetimes, non-string keys, NaN...)."""
+    if isinstance(value, str):
+        strings.append(value)
+        return True
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return False
+            keys.add(key)
+            if not _plain_strings(item, strings, keys):
+                return False
+        return True
+    if isinstance(value, list):
+        return all(_plain_strings(item, strings, keys) for item in value)
+    if value is None or isinstance(value, bool | int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _safe_and_redacted(value: Any, where: str, redactor: Redactor) -> Any:
+    """The fast path for the common case: plain data with nothing to redact or clean is
+    checked in one walk and one regex search, and kept as is (never mutated)."""
+    strings: list[str] = []
+    keys: set[str] = set()
+    if not _plain_strings(value, strings, keys):
+        return redactor.value(to_json_safe(value, where))
+    strings.extend(keys)
+    text = "\n".join(strings)
+    if _UNSTORABLE.search(text) is not None:
+        return redactor.value(to_json_safe(value, where))
+    if redactor.matches(text) or any(_secret_key(key) for key in keys):
+        return redactor.value(value)
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return is_secret_key(key)
+
+
 def prepare(
     value: Any, where: str, redactor: Redactor, *, max_bytes: int, max_string_chars: int
 ) -> Any:
     """JSON-safe, redacted and capped ``value``, ready for the store."""
-    safe = redactor.value(to_json_safe(value, where))
+    safe = _safe_and_redacted(value, where, redactor)
     encoded = json.dumps(safe, separators=(",", ":"), ensure_ascii=False)
     if len(encoded) <= max_string_chars and len(encoded.encode()) <= max_bytes:
         return safe
