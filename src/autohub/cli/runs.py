@@ -13,10 +13,11 @@ from rich.table import Table
 from rich.tree import Tree
 
 from autohub.cli.context import open_ready_hub
-from autohub.cli.output import print_json, stdout, when
-from autohub.errors import InvalidInput
+from autohub.cli.output import note, print_json, stdout, when
+from autohub.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from autohub.hub import Hub
     from autohub.store.runs import AttemptRecord, RunRecord, StepRecord
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "timed_out": 3, "cancelled": 4}
@@ -66,16 +67,15 @@ def run_command(
     params = parse_params(param or [])
     with open_ready_hub(ctx) as hub:
         run, created = hub.start(name, params, trigger="cli", idempotency_key=idempotency_key)
-        if not created:
-            stdout.print(
-                f"[dim]idempotency key {escape(idempotency_key or '')} already used: "
-                f"run {run.id}[/]"
-            )
+        if not created:  # on stderr: stdout stays the run (JSON with --json)
+            note(f"idempotency key {idempotency_key or ''} already used: run {run.id}")
         if detach and not run.finished:
             _detach(ctx, run.id, hub.config.state_dir)
             stdout.print(run.id)
             return
-        if not run.finished:
+        if not run.finished and as_json:  # stdout is the JSON alone: no progress lines
+            run = hub.execute(run.id)
+        elif not run.finished:
             view = _LiveView(run)
             with view:
                 run = hub.execute(run.id, on_progress=view.update)
@@ -128,7 +128,7 @@ def run_show_command(
 ) -> None:
     """Show a run: its steps as a tree with every attempt."""
     with open_ready_hub(ctx) as hub:
-        run = hub.runs.find(run_id)
+        run = _find(hub, run_id)
         steps, attempts = hub.runs.steps(run.id), hub.runs.attempts(run.id)
         if as_json:
             print_json(_run_json(run, steps, attempts))
@@ -143,7 +143,7 @@ def cancel_command(
 ) -> None:
     """Cancel a run: its running steps are stopped (subprocesses killed)."""
     with open_ready_hub(ctx) as hub:
-        run = hub.cancel(run_id)
+        run = hub.cancel(_find(hub, run_id).id)
         deadline = time.monotonic() + wait
         while not run.finished and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -161,7 +161,7 @@ def resume_command(
     """Resume unfinished runs whose runner stopped (crash, kill -9): completed steps are
     kept, the step that was in flight runs again."""
     with open_ready_hub(ctx) as hub:
-        targets = [hub.runs.find(run_id)] if run_id else hub.runs.orphans()
+        targets = [_find(hub, run_id)] if run_id else hub.runs.orphans()
         if not targets:
             stdout.print("nothing to resume")
             return
@@ -173,6 +173,14 @@ def resume_command(
             )
             worst = max(worst, EXIT_CODES.get(finished.state, 1))
         raise typer.Exit(worst)
+
+
+def _find(hub: Hub, run_id: str) -> RunRecord:
+    """The run of an id given on the command line; an unknown id is bad input (exit 2)."""
+    try:
+        return hub.runs.find(run_id)
+    except NotFound as exc:
+        raise InvalidInput(exc.message) from exc
 
 
 def _detach(ctx: typer.Context, run_id: str, state_dir: Any) -> None:
