@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 class Hub:
     """Configuration, database, events, definitions and registry of one project."""
 
+    lease_seconds = 30.0
+    """How long a runner's claim on a run lasts without renewal (renewed every 0.5 s): after
+    a crash, the run can be resumed once this has passed."""
+
     def __init__(self, config: Config) -> None:
         self.config = config
 
@@ -200,6 +204,7 @@ class Hub:
             steps=steps,
             defaults=self.registry.defaults,
             locks=locks,
+            lease_seconds=self.lease_seconds,
             on_progress=on_progress,
         )
 

@@ -95,7 +95,13 @@ class Runner:
             return await execution.run()
         finally:
             if self.locks is not None:
-                self.locks.release_all(run_id)
+                for holder in execution.lock_holders():
+                    self.locks.release_all(holder)
+
+    def lock_holder(self, run_id: str) -> str:
+        """This runner's lock holder name for a run: a runner that takes the run over
+        after our lease expired holds (and releases) its own locks, not ours."""
+        return f"{run_id}:{self.owner}"
 
     def policies(self, automation: Automation, step: Step) -> Policies:
         return merge_policies(self.defaults, automation, step)
@@ -128,6 +134,8 @@ class _Execution:
         self.attempts: dict[str, int] = {}
         self.outputs: dict[str, Any] = {}
         self.cancelled = False
+        self.lease_lost = False
+        self.main_task: asyncio.Task[Any] | None = None
         self.timed_out = False
         self.deadline: datetime | None = None
 
@@ -150,19 +158,23 @@ class _Execution:
         self.runner.progress("run_started", run_id=run.id, automation=automation.name)
 
         run_locks = self._run_locks()
+        self.main_task = asyncio.current_task()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             if run_locks and self.runner.locks is not None:
                 await acquire_all(
                     self.runner.locks,
                     run_locks,
-                    run.id,
+                    self.runner.lock_holder(run.id),
                     project_id=run.project_id,
                     run_id=run.id,
                 )
             self._decide(self.dag.initially_ready())
             await self._loop()
         except asyncio.CancelledError:
+            if self.lease_lost:
+                await self._stop_running()
+                raise LeaseLost(f"run {run.id}: lease lost to another runner") from None
             self.cancelled = True
             await self._stop_running()
         finally:
@@ -170,6 +182,10 @@ class _Execution:
             with contextlib.suppress(asyncio.CancelledError, LeaseLost):
                 await heartbeat
         return self._finish()
+
+    def lock_holders(self) -> list[str]:
+        base = self.runner.lock_holder(self.run_record.id)
+        return [base, *(f"{base}/{step.id}" for step in self.automation.steps)]
 
     async def _loop(self) -> None:
         max_parallel = self.run_record.max_parallel
@@ -292,6 +308,7 @@ class _Execution:
             params=self.run_record.params,
             outputs=MappingProxyType(self.outputs),
             idempotency_key=key or (self._idempotency_key(step) if step.idempotency_key else None),
+            lock_holder=f"{self.runner.lock_holder(self.run_record.id)}/{step_id}",
         )
         task = asyncio.create_task(self.runner.steps.run(plan), name=f"step:{step_id}")
         self.running[step_id] = _Running(step, plan.attempt, task)
@@ -441,13 +458,26 @@ class _Execution:
         )
 
     async def _heartbeat(self) -> None:
+        main = asyncio.current_task()
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            record = self.store.renew(
-                self.run_record.id, self.runner.owner, self.runner.lease_seconds
-            )
+            try:
+                record = self.store.renew(
+                    self.run_record.id, self.runner.owner, self.runner.lease_seconds
+                )
+            except LeaseLost:
+                # Another runner took the run over: stop our steps, record nothing more.
+                self.lease_lost = True
+                for item in self.running.values():
+                    item.task.cancel()
+                if self.main_task is not None and self.main_task is not main:
+                    self.main_task.cancel()
+                return
             if self.runner.locks is not None:
-                self.runner.locks.renew(self.run_record.id, self.runner.lease_seconds)
+                holders = [self.runner.lock_holder(self.run_record.id)]
+                holders += [f"{holders[0]}/{step_id}" for step_id in self.running]
+                for holder in holders:
+                    self.runner.locks.renew(holder, self.runner.lease_seconds)
             if record.cancel_requested_at is not None and not self.cancelled:
                 self.cancelled = True
                 for item in self.running.values():

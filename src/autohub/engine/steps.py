@@ -43,6 +43,8 @@ class StepPlan:
     params: Mapping[str, Any]
     outputs: Mapping[str, Any]
     idempotency_key: str | None = None
+    lock_holder: str = ""
+    """Who holds this step's concurrency leases (unique per runner and step)."""
 
 
 @dataclass
@@ -86,7 +88,7 @@ class StepRunner:
         requests = self._lock_requests(plan)
         if not requests or self.locks is None:
             return await self._attempt_chain(plan)
-        holder = f"{plan.run_id}/{plan.step.id}"
+        holder = plan.lock_holder or f"{plan.run_id}/{plan.step.id}"
         await acquire_all(
             self.locks, requests, holder, project_id=plan.project_id, run_id=plan.run_id
         )
