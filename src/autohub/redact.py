@@ -68,6 +68,8 @@ _TRIGGERS = (
 
 
 def _may_match(text: str) -> bool:
+    if not text.isascii():
+        return True  # the patterns fold case by Unicode rules: U+017F is "s", U+0131 is "i"
     lowered = text.lower()
     return any(trigger in lowered for trigger in _TRIGGERS)
 

@@ -243,3 +243,18 @@ def test_a_planted_secret_never_reaches_the_database(
     store.add(event_fields(uid=uid, **fields))
 
     assert secret not in raw_text(uid)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\u017fecret=hunter22", "pa\u017f\u017fword: hunter22", "credent\u0131als=hunter22"],
+)
+def test_unicode_case_folding_does_not_slip_past_the_fast_path(text: str) -> None:
+    from autohub.redact import Redactor
+    from autohub.store import evidence
+
+    prepared = evidence.prepare(
+        {"note": text}, "evidence", Redactor(), max_bytes=65536, max_string_chars=8192
+    )
+    assert "hunter22" not in str(prepared)
+    assert "[REDACTED]" in prepared["note"]

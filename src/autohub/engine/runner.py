@@ -16,7 +16,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -129,10 +129,15 @@ class _Execution:
         self.clock = runner.clock
         self.changes = RunChanges()
         self.running: dict[str, _Running] = {}
+        self.task_steps: dict[asyncio.Task[StepOutcome], str] = {}
         self.ready: list[str] = []
         self.delayed: dict[str, datetime] = {}
         self.attempts: dict[str, int] = {}
         self.outputs: dict[str, Any] = {}
+        self.has_run_locks = False
+        self.locking_steps = {
+            step.id for step in automation.steps if "concurrency" in step.model_fields_set
+        }
         self.cancelled = False
         self.lease_lost = False
         self.main_task: asyncio.Task[Any] | None = None
@@ -158,6 +163,7 @@ class _Execution:
         self.runner.progress("run_started", run_id=run.id, automation=automation.name)
 
         run_locks = self._run_locks()
+        self.has_run_locks = bool(run_locks)
         self.main_task = asyncio.current_task()
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
@@ -183,9 +189,13 @@ class _Execution:
                 await heartbeat
         return self._finish()
 
-    def lock_holders(self) -> list[str]:
+    def lock_holders(self, step_ids: Iterable[str] | None = None) -> list[str]:
+        """The holders that may hold locks: the run's when it has run-level concurrency,
+        and those of (the given) steps that declare concurrency themselves."""
         base = self.runner.lock_holder(self.run_record.id)
-        return [base, *(f"{base}/{step.id}" for step in self.automation.steps)]
+        holders = [base] if self.has_run_locks else []
+        steps = self.locking_steps if step_ids is None else self.locking_steps & set(step_ids)
+        return holders + [f"{base}/{step_id}" for step_id in sorted(steps)]
 
     async def _loop(self) -> None:
         max_parallel = self.run_record.max_parallel
@@ -312,10 +322,11 @@ class _Execution:
         )
         task = asyncio.create_task(self.runner.steps.run(plan), name=f"step:{step_id}")
         self.running[step_id] = _Running(step, plan.attempt, task)
+        self.task_steps[task] = step_id
         self.runner.progress("step_started", step_id=step_id, attempt=plan.attempt)
 
     def _collect(self, task: asyncio.Task[StepOutcome]) -> None:
-        step_id = next(sid for sid, item in self.running.items() if item.task is task)
+        step_id = self.task_steps.pop(task)
         item = self.running.pop(step_id)
         now = self.clock()
         try:
@@ -381,6 +392,7 @@ class _Execution:
                 await item.task
             now = self.clock()
             self.running.pop(step_id)
+            self.task_steps.pop(item.task, None)
             self.changes.attempts.append(
                 NewAttempt(
                     step_id,
@@ -474,9 +486,7 @@ class _Execution:
                     self.main_task.cancel()
                 return
             if self.runner.locks is not None:
-                holders = [self.runner.lock_holder(self.run_record.id)]
-                holders += [f"{holders[0]}/{step_id}" for step_id in self.running]
-                for holder in holders:
+                for holder in self.lock_holders(self.running):
                     self.runner.locks.renew(holder, self.runner.lease_seconds)
             if record.cancel_requested_at is not None and not self.cancelled:
                 self.cancelled = True

@@ -37,6 +37,10 @@ from autohub.engine.context import StepContext
 Wire = dict[str, Any]
 
 
+_RESOLVED: dict[tuple[str, str], tuple[Callable[..., Any], Any]] = {}
+"""(path, root) -> (function, its module): valid while that module is still imported."""
+
+
 def import_function(path: str, root: Path | str) -> Callable[..., Any]:
     """The callable named by ``pkg.module:qualname``, imported from the project ``root``.
 
@@ -44,6 +48,17 @@ def import_function(path: str, root: Path | str) -> Callable[..., Any]:
     earlier from elsewhere (another project root) is forgotten when the root has one:
     the project's own code runs, not a namesake's.
     """
+    module_name = path.partition(":")[0]
+    key = (path, str(root))
+    cached = _RESOLVED.get(key)
+    if cached is not None and sys.modules.get(module_name) is cached[1]:
+        return cached[0]
+    function = _resolve(path, root)
+    _RESOLVED[key] = (function, sys.modules.get(module_name))
+    return function
+
+
+def _resolve(path: str, root: Path | str) -> Callable[..., Any]:
     module_name, _, qualname = path.partition(":")
     root_path = Path(root).resolve()
     root_text = str(root_path)
