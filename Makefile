@@ -48,7 +48,8 @@ test: venv services lint
 	. ./$(SERVICES_ENV) && $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: venv services
-	. ./$(SERVICES_ENV) && $(BIN)/python benchmarks/events.py && $(BIN)/python benchmarks/startup.py
+	. ./$(SERVICES_ENV) && $(BIN)/python benchmarks/events.py && $(BIN)/python benchmarks/startup.py \
+	  && $(BIN)/python benchmarks/engine.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache
