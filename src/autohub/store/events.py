@@ -260,8 +260,10 @@ class EventStore:
         detected_from = None
         if model.detected_from:
             # Redaction can lengthen the text; the column holds DETECTED_FROM_MAX_CHARS.
-            redacted = evidence.clean_text(self.redactor.text(model.detected_from))
-            detected_from = redacted[:DETECTED_FROM_MAX_CHARS]
+            text = evidence.clean_text(model.detected_from)
+            if self.redactor.matches(text):
+                text = self.redactor.text(text)
+            detected_from = text[:DETECTED_FROM_MAX_CHARS]
         return {
             "uid": model.uid,
             "event_type": model.event_type,
@@ -300,6 +302,10 @@ class EventStore:
                         statement.returning(automation_events.c.id), rows[0]
                     )
                     rows[0]["id"] = result.scalar()
+                elif self.database.dialect == "sqlite":
+                    # Batches skip SQLAlchemy's per-row bind processing: the values are
+                    # already validated and redacted, and stored as its types store them.
+                    connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_values(r) for r in rows])
                 else:
                     connection.execute(statement, rows)
         except SQLAlchemyError as exc:
@@ -467,6 +473,50 @@ def _plain_event(event: dict[str, Any]) -> SimpleNamespace | None:
         created_at=event.get("created_at"),
         resolved_at=event.get("resolved_at"),
         uid=uid or new_uid(),
+    )
+
+
+_COLUMNS = (
+    "uid",
+    "event_type",
+    "project_id",
+    "status",
+    "evidence",
+    "detected_from",
+    "metadata",
+    "created_at",
+    "resolved_at",
+    "run_id",
+    "correlation_id",
+    "parent_id",
+)
+_SQLITE_INSERT = (
+    f"INSERT INTO automation_events ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+
+
+def _sqlite_time(moment: datetime | None) -> str | None:
+    """A time as SQLAlchemy's SQLite DateTime stores it (naive UTC text)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["uid"],
+        row["event_type"],
+        row["project_id"],
+        row["status"],
+        json.dumps(row["evidence"], separators=(",", ":"), ensure_ascii=False),
+        row["detected_from"],
+        json.dumps(row["metadata"], separators=(",", ":"), ensure_ascii=False),
+        _sqlite_time(row["created_at"]),
+        _sqlite_time(row["resolved_at"]),
+        row["run_id"],
+        row["correlation_id"],
+        row["parent_id"],
     )
 
 
