@@ -8,7 +8,7 @@ The library face of autohub (the CLI is a thin layer over it)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -84,20 +84,23 @@ class Hub:
 
         return load_registry(self.config)
 
-    def record_definitions(self) -> list[str]:
-        """Record the version of every loaded definition; returns the names whose version is new."""
+    def record_definitions(self, names: Iterable[str] | None = None) -> list[str]:
+        """Record the version of the named (default: every) loaded definition; returns the
+        names whose version is new."""
         from autohub.store.definitions import SeenDefinition
+        from autohub.store.evidence import safe_and_redacted
 
         redactor = self.config.redactor()
+        chosen = self.registry if names is None else [self.registry.get(n) for n in names]
         seen = [
             SeenDefinition(
                 name=definition.name,
                 version=definition.version,
                 project_id=definition.automation.project or self.project,
                 source=definition.source,
-                content=redactor.value(definition.automation.content()),
+                content=safe_and_redacted(definition.automation.content(), "content", redactor),
             )
-            for definition in self.registry
+            for definition in chosen
         ]
         return self.definitions.record(seen)
 
@@ -125,7 +128,7 @@ class Hub:
         definition = self.registry.get(name)
         automation = definition.automation
         values = validate_params(automation.params, dict(params or {}))
-        self.record_definitions()
+        self.record_definitions([name])
         return self.runs.create(
             NewRun(
                 automation=automation.name,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 MARKER = "[REDACTED]"
@@ -94,6 +95,7 @@ _NOT_A_SECRET_SUFFIX = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)
 def is_secret_key(name: str) -> bool:
     """Whether a key name says its value is a secret: ``password``, ``X-Api-Key``, ``authToken``.
 

@@ -18,10 +18,11 @@ import socket
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from autohub.clock import utcnow
 from autohub.engine.dag import Dag
 from autohub.engine.locking import LockRequest, acquire_all
 from autohub.engine.steps import StepOutcome, StepPlan, StepRunner, lock_requests
@@ -33,10 +34,6 @@ from autohub.store.locks import LockStore
 from autohub.store.runs import LeaseLost, NewAttempt, RunChanges, RunRecord, RunStore
 
 HEARTBEAT_SECONDS = 0.5
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_owner_id() -> str:

@@ -4,14 +4,16 @@ fallback. The outcome says what the runner must record; nothing here writes run 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from autohub.engine.actions.base import ActionRequest, ActionResult, Limits
+from autohub.engine.actions.base import KINDS, ActionRequest, ActionResult, Limits, failure
 from autohub.engine.breaker import breaker_settings
 from autohub.engine.context import StepContext
 from autohub.engine.executor import Executor
@@ -26,8 +28,6 @@ from autohub.secret_values import REFERENCE, Secrets
 from autohub.store.breakers import BreakerStore
 from autohub.store.locks import LockStore
 from autohub.store.runs import NewAttempt
-
-RUNNABLE_KINDS = frozenset({"python", "shell", "http"})
 
 
 @dataclass
@@ -185,12 +185,10 @@ class StepRunner:
             name, settings, project_id=plan.project_id, run_id=plan.run_id
         )
         if not permit.allowed:
-            return ActionResult(
-                ok=False,
-                error=f"breaker {name!r} is open: failing fast "
+            return failure(
+                f"breaker {name!r} is open: failing fast "
                 f"(retry after {permit.retry_after_seconds:.1f}s)",
-                error_type="BreakerOpen",
-                error_types=("BreakerOpen",),
+                "BreakerOpen",
             )
         result = await self._call(plan, choice, timeout)
         self.breakers.record(
@@ -207,13 +205,11 @@ class StepRunner:
         self, plan: StepPlan, choice: ActionChoice, timeout: float | None
     ) -> ActionResult:
         kind = choice.kind
-        if kind not in RUNNABLE_KINDS:
-            return ActionResult(
-                ok=False,
-                error=f"action kind {kind!r} cannot run yet: this autohub runs "
-                f"{', '.join(sorted(RUNNABLE_KINDS))}",
-                error_type="NotImplementedError",
-                error_types=("NotImplementedError",),
+        if kind not in KINDS:
+            return failure(
+                f"action kind {kind!r} cannot run yet: this autohub runs "
+                f"{', '.join(sorted(KINDS))}",
+                "NotImplementedError",
             )
         spec = choice.action.model_dump(by_alias=True)
         try:
@@ -221,13 +217,7 @@ class StepRunner:
                 spec = render(spec, template_variables(plan))
             spec = self._resolve_secrets(spec)
         except (RenderError, SecretsError) as exc:
-            message = str(exc)
-            return ActionResult(
-                ok=False,
-                error=message,
-                error_type=type(exc).__name__,
-                error_types=(type(exc).__name__,),
-            )
+            return failure(str(exc), type(exc).__name__)
         limits = plan.policies.limits
         request = ActionRequest(
             kind=kind,
@@ -254,8 +244,6 @@ class StepRunner:
         return await self.executor.run(request)
 
     def _environ(self, plan: StepPlan) -> Mapping[str, str]:
-        import os
-
         environ = dict(os.environ if self.environ is None else self.environ)
         environ["AUTOHUB_RUN_ID"] = plan.run_id
         environ["AUTOHUB_STEP_ID"] = plan.step.id
@@ -311,8 +299,6 @@ def _attempt(
     outcome = "succeeded" if result.ok else ("timed_out" if result.timed_out else "failed")
     snippet = None
     if result.output is not None:
-        import json
-
         snippet = json.dumps(result.output, default=str, ensure_ascii=False)[:500]
     return NewAttempt(
         step_id=plan.step.id,

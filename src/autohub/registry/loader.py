@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,8 +46,9 @@ class Definition:
     def name(self) -> str:
         return self.automation.name
 
-    @property
+    @cached_property
     def version(self) -> str:
+        """The content hash, computed once (the definition is immutable)."""
         return self.automation.version
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from autohub.clock import utcnow
 from autohub.errors import InvalidInput
 from autohub.store.database import Database
 from autohub.store.events import EventStore
@@ -39,10 +40,6 @@ _EVENTS = {
 }
 
 _T = TypeVar("_T")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- the pure state machine ---------------------------------------------------------------

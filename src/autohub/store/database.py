@@ -7,7 +7,6 @@ pre-ping, connect timeout).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from autohub.errors import InvalidInput, StoreError, StoreUnavailable
+from autohub.store.evidence import compact_json
 
 _SQLITE_UNAVAILABLE = (
     "database is locked",
@@ -27,10 +27,6 @@ _SQLITE_UNAVAILABLE = (
     "database or disk is full",
     "readonly database",
 )
-
-
-def _json_dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class Database:
@@ -120,7 +116,7 @@ class SQLiteDatabase(Database):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
-            json_serializer=_json_dumps,
+            json_serializer=compact_json,
             connect_args={"timeout": 30, "check_same_thread": False},
         )
 
@@ -169,7 +165,7 @@ class PostgresDatabase(Database):
             parsed = parsed.set(drivername="postgresql+psycopg")
         engine = sa.create_engine(
             parsed,
-            json_serializer=_json_dumps,
+            json_serializer=compact_json,
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=10,

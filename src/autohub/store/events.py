@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from autohub.clock import utcnow
 from autohub.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from autohub.redact import Redactor
 from autohub.store import evidence
@@ -47,10 +48,6 @@ EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$"
 PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DETECTED_FROM_MAX_CHARS = 256
 MAX_PAGE_SIZE = 1000
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_uid() -> str:
@@ -509,9 +506,9 @@ def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
         row["event_type"],
         row["project_id"],
         row["status"],
-        json.dumps(row["evidence"], separators=(",", ":"), ensure_ascii=False),
+        evidence.compact_json(row["evidence"]),
         row["detected_from"],
-        json.dumps(row["metadata"], separators=(",", ":"), ensure_ascii=False),
+        evidence.compact_json(row["metadata"]),
         _sqlite_time(row["created_at"]),
         _sqlite_time(row["resolved_at"]),
         row["run_id"],

@@ -14,7 +14,6 @@ import math
 import re
 from datetime import date, datetime
 from enum import Enum
-from functools import lru_cache
 from pathlib import PurePath
 from typing import Any
 from uuid import UUID
@@ -25,6 +24,11 @@ from autohub.redact import Redactor, is_secret_key
 TRUNCATED_KEY = "_truncated"
 REPLACEMENT = "\ufffd"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def compact_json(value: Any) -> str:
+    """JSON as the store writes it: no spaces, UTF-8 kept (the size caps count these bytes)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def clean_text(text: str) -> str:
@@ -100,7 +104,7 @@ def _plain_strings(value: Any, strings: list[str], keys: set[str]) -> bool:
     return isinstance(value, float) and math.isfinite(value)
 
 
-def _safe_and_redacted(value: Any, where: str, redactor: Redactor) -> Any:
+def safe_and_redacted(value: Any, where: str, redactor: Redactor) -> Any:
     """The fast path for the common case: plain data with nothing to redact or clean is
     checked in one walk and one regex search, and kept as is (never mutated)."""
     strings: list[str] = []
@@ -111,26 +115,21 @@ def _safe_and_redacted(value: Any, where: str, redactor: Redactor) -> Any:
     text = "\n".join(strings)
     if _UNSTORABLE.search(text) is not None:
         return redactor.value(to_json_safe(value, where))
-    if redactor.matches(text) or any(_secret_key(key) for key in keys):
+    if redactor.matches(text) or any(is_secret_key(key) for key in keys):
         return redactor.value(value)
     return value
-
-
-@lru_cache(maxsize=4096)
-def _secret_key(key: str) -> bool:
-    return is_secret_key(key)
 
 
 def prepare(
     value: Any, where: str, redactor: Redactor, *, max_bytes: int, max_string_chars: int
 ) -> Any:
     """JSON-safe, redacted and capped ``value``, ready for the store."""
-    safe = _safe_and_redacted(value, where, redactor)
-    encoded = json.dumps(safe, separators=(",", ":"), ensure_ascii=False)
+    safe = safe_and_redacted(value, where, redactor)
+    encoded = compact_json(safe)
     if len(encoded) <= max_string_chars and len(encoded.encode()) <= max_bytes:
         return safe
     safe, _ = _cut_strings(safe, max_string_chars)
-    encoded = json.dumps(safe, separators=(",", ":"), ensure_ascii=False)
+    encoded = compact_json(safe)
     size = len(encoded.encode())
     if size <= max_bytes:
         return safe
@@ -147,4 +146,4 @@ def prepare(
 
 
 def _size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(compact_json(value).encode())

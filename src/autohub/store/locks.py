@@ -14,20 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from autohub.clock import utcnow
 from autohub.errors import InvalidInput
 from autohub.store.database import Database
 from autohub.store.events import EventStore
 from autohub.store.schema import lock_leases, lock_tokens, lock_waiters
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

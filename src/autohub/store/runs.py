@@ -13,13 +13,14 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from autohub.clock import utcnow
 from autohub.errors import NotFound, StoreError
 from autohub.store import evidence
 from autohub.store.database import Database
@@ -31,10 +32,6 @@ FINAL_RUN_STATES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 STEP_STATES = ("pending", "running", "succeeded", "failed", "skipped", "cancelled", "timed_out")
 FINAL_STEP_STATES = frozenset({"succeeded", "failed", "skipped", "cancelled", "timed_out"})
 ERROR_MAX_CHARS = 4000
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class LeaseLost(StoreError):
@@ -450,14 +447,14 @@ class RunStore:
         )
         return [_run_from_row(row) for row in self._fetch(statement)]
 
-    def completed_output(self, automation_step: str, idempotency_key: str) -> tuple[bool, Any]:
+    def completed_output(self, step_id: str, idempotency_key: str) -> tuple[bool, Any]:
         """Whether a step already succeeded under ``idempotency_key``, and its output."""
         statement = (
             sa.select(run_steps.c.output)
             .where(
                 run_steps.c.idempotency_key == idempotency_key,
                 run_steps.c.state == "succeeded",
-                run_steps.c.step_id == automation_step,
+                run_steps.c.step_id == step_id,
             )
             .limit(1)
         )
