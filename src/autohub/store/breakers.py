@@ -242,12 +242,8 @@ class BreakerStore:
 
     def _read(self, name: str) -> BreakerState | None:
         statement = sa.select(breakers).where(breakers.c.name == name)
-        try:
-            with self.database.connect() as connection:
-                row = connection.execute(statement).mappings().first()
-        except SQLAlchemyError as exc:
-            raise self.database.translate(exc, f"read breaker {name}") from exc
-        return None if row is None else _state_from_row(row)
+        rows = self.database.fetch(statement, f"read breaker {name}")
+        return _state_from_row(rows[0]) if rows else None
 
     def _apply(
         self,

@@ -92,6 +92,14 @@ class Database:
             return StoreUnavailable(f"{action}: database {self.display_url} unavailable: {detail}")
         return StoreError(f"{action}: {detail}")
 
+    def fetch(self, statement: Any, action: str) -> list[dict[str, Any]]:
+        """The rows of a read, as dicts; a driver error becomes ours, naming ``action``."""
+        try:
+            with self.connect() as connection:
+                return [dict(row) for row in connection.execute(statement).mappings()]
+        except SQLAlchemyError as exc:
+            raise self.translate(exc, action) from exc
+
     def ping(self) -> None:
         """Raise StoreUnavailable unless a trivial query succeeds."""
         try:

@@ -108,9 +108,5 @@ class DefinitionStore:
         return rows[0]
 
     def _fetch(self, statement: sa.Select[Any]) -> list[DefinitionVersion]:
-        try:
-            with self.database.connect() as connection:
-                rows = connection.execute(statement).mappings().all()
-        except SQLAlchemyError as exc:
-            raise self.database.translate(exc, "read definitions") from exc
-        return [DefinitionVersion(**dict(row)) for row in rows]
+        rows = self.database.fetch(statement, "read definitions")
+        return [DefinitionVersion(**row) for row in rows]

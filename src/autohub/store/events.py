@@ -409,12 +409,7 @@ class EventStore:
         limit: int,
     ) -> list[Event]:
         statement = sa.select(automation_events).where(condition).order_by(*order).limit(limit)
-        try:
-            with self.database.connect() as connection:
-                rows = connection.execute(statement).mappings().all()
-        except SQLAlchemyError as exc:
-            raise self.database.translate(exc, "read events") from exc
-        return [_event_from_row(dict(row)) for row in rows]
+        return [_event_from_row(row) for row in self.database.fetch(statement, "read events")]
 
 
 _EVENT_TYPE = re.compile(EVENT_TYPE_PATTERN.removesuffix("$") + r"\Z")  # "$" allows "\n"

@@ -199,11 +199,7 @@ class LockStore:
         return [Waiter(**row) for row in self._read(statement, f"read lock {key}")]
 
     def _read(self, statement: sa.Select[Any], action: str) -> list[dict[str, Any]]:
-        try:
-            with self.database.connect() as connection:
-                return [dict(row) for row in connection.execute(statement).mappings()]
-        except SQLAlchemyError as exc:
-            raise self.database.translate(exc, action) from exc
+        return self.database.fetch(statement, action)
 
     def _lock_key(self, connection: sa.Connection, key: str) -> None:
         """Lock the key's token row until the transaction ends, creating it if missing."""

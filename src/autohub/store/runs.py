@@ -470,11 +470,7 @@ class RunStore:
         return _run_from_row(rows[0]) if rows else None
 
     def _fetch(self, statement: Any) -> list[dict[str, Any]]:
-        try:
-            with self.database.connect() as connection:
-                return [dict(row) for row in connection.execute(statement).mappings()]
-        except SQLAlchemyError as exc:
-            raise self.database.translate(exc, "read runs") from exc
+        return self.database.fetch(statement, "read runs")
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
