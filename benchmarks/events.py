@@ -35,7 +35,6 @@ import random
 import sqlite3
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +63,7 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from autohub.ids import new_id
 from autohub.redact import Redactor
 from autohub.store import migrations
 from autohub.store.database import Database
@@ -366,9 +366,15 @@ def _sqlite_path(url: str) -> Path:
 def _sqlite_connect(url: str) -> sqlite3.Connection:
     # The connection settings of SQLiteDatabase (store/database.py).
     connection = sqlite3.connect(_sqlite_path(url), isolation_level=None, timeout=30)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "busy_timeout=30000",
+        "wal_autocheckpoint=10000",
+        "cache_size=-65536",
+        "foreign_keys=ON",
+    ):
         connection.execute(f"PRAGMA {pragma}")
-    connection.execute("PRAGMA foreign_keys=ON")
     return connection
 
 
@@ -384,7 +390,7 @@ class SQLiteRawWriter:
         dumps = _json_dumps
         rows = [
             (
-                uuid.uuid4().hex,
+                new_id(),  # autohub's time-ordered uids: the same index growth
                 e["event_type"],
                 e["project_id"],
                 e["status"],
@@ -457,7 +463,7 @@ class PostgresRawWriter:
         dumps = _json_dumps
         rows = [
             (
-                uuid.uuid4().hex,
+                new_id(),  # autohub's time-ordered uids: the same index growth
                 e["event_type"],
                 e["project_id"],
                 e["status"],

@@ -71,6 +71,30 @@ def test_secret_patterns_never_reach_the_database(
 
 
 @pytest.mark.parametrize(
+    ("text", "secret"), [p[1:] for p in PATTERNS], ids=[p[0] for p in PATTERNS]
+)
+def test_secret_patterns_never_reach_the_database_through_a_batch(
+    database: Database, raw_text: RawText, text: str, secret: str
+) -> None:
+    store = _store(database)
+    uids = [uuid.uuid4().hex for _ in range(3)]
+    harmless = {"check": "http", "target": {"url": "https://example.com/healthz"}}
+
+    store.add_many(
+        [
+            event_fields(uid=uids[0], evidence={"output": text, **harmless}),
+            event_fields(uid=uids[1], evidence=harmless, metadata={"headers": [text]}),
+            event_fields(uid=uids[2], evidence={text: harmless}, detected_from=text[:256]),
+        ]
+    )
+
+    for uid in uids:
+        stored = raw_text(uid)
+        assert secret not in stored
+        assert MARKER in stored
+
+
+@pytest.mark.parametrize(
     ("where", "fields"),
     [
         ("evidence-value", {"evidence": {"log": f"connecting with {KNOWN} now"}}),
@@ -240,21 +264,32 @@ def test_a_planted_secret_never_reaches_the_database(
     uid = uuid.uuid4().hex
     store = _store(database, secret)
 
+    batch_uid = uuid.uuid4().hex
     store.add(event_fields(uid=uid, **fields))
+    store.add_many([event_fields(uid=batch_uid, **fields), event_fields()])
 
     assert secret not in raw_text(uid)
+    assert secret not in raw_text(batch_uid)
 
 
 @pytest.mark.parametrize(
     "text",
-    ["\u017fecret=hunter22", "pa\u017f\u017fword: hunter22", "credent\u0131als=hunter22"],
+    [
+        "\u017fecret=hunter22",
+        "pa\u017f\u017fword: hunter22",
+        "credent\u0131als=hunter22",
+        "api_\u212aey=hunter22",
+        "AUTH\u0130=x api_key=hunter22",
+    ],
 )
 def test_unicode_case_folding_does_not_slip_past_the_fast_path(text: str) -> None:
-    from autohub.redact import Redactor
     from autohub.store import evidence
 
-    prepared = evidence.prepare(
-        {"note": text}, "evidence", Redactor(), max_bytes=65536, max_string_chars=8192
-    )
+    limits = {"max_bytes": 65536, "max_string_chars": 8192}
+    prepared = evidence.prepare({"note": text}, "evidence", Redactor(), **limits)
+    encoded = evidence.encode({"note": text}, "evidence", Redactor(), **limits)
+
     assert "hunter22" not in str(prepared)
     assert "[REDACTED]" in prepared["note"]
+    assert "hunter22" not in encoded
+    assert "[REDACTED]" in encoded

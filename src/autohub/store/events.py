@@ -10,13 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -25,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from autohub.clock import utcnow
 from autohub.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
+from autohub.ids import new_id
 from autohub.redact import Redactor
 from autohub.store import evidence
 from autohub.store.database import Database
@@ -50,12 +48,6 @@ DETECTED_FROM_MAX_CHARS = 256
 MAX_PAGE_SIZE = 1000
 
 
-def new_uid() -> str:
-    """32 hex digits: milliseconds then 80 random bits, so the unique index grows at its end
-    (random uids touch a random index page per event)."""
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
-
-
 class NewEvent(BaseModel):
     """An event to record."""
 
@@ -72,7 +64,7 @@ class NewEvent(BaseModel):
     parent_id: int | None = None
     created_at: datetime | None = None
     resolved_at: datetime | None = None
-    uid: str = Field(default_factory=new_uid, pattern=r"^[0-9a-f]{32}$")
+    uid: str = Field(default_factory=new_id, pattern=r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -148,6 +140,8 @@ class EventStore:
     spool: EventSpool | None = None
     limits: EventLimits = field(default_factory=EventLimits)
     clock: Callable[[], datetime] = utcnow
+    _sources: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _sources_redactor: Redactor | None = field(default=None, init=False, repr=False)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -161,10 +155,10 @@ class EventStore:
         """Record one event; returns it with its id (None if it was spooled)."""
         row = self._row(event, "event")
         if not self._write([row]):
-            return _event_from_row({**row, "id": None})
+            return _event_from_row(_decoded({**row, "id": None}))
         if row.get("id") is None:  # the uid was stored before: return that event
             return self._by_uid(row["uid"])
-        return _event_from_row(row)
+        return _event_from_row(_decoded(row))
 
     def add_many(self, events: Iterable[NewEvent | dict[str, Any]]) -> BatchResult:
         """Record a batch in one transaction; an invalid event rejects the whole batch."""
@@ -231,50 +225,49 @@ class EventStore:
             connection.execute(statement, [dict(row) for row in rows])
 
     def _row(self, event: NewEvent | dict[str, Any], where: str) -> dict[str, Any]:
-        model: Any = event
-        if isinstance(event, dict):
-            model = _plain_event(event)  # the common, valid case without pydantic
-            if model is None:
-                try:
-                    model = NewEvent.model_validate(event)
-                except ValidationError as exc:
-                    raise InvalidInput(_validation_message(exc, where)) from exc
+        """The stored row of ``event``: validated, redacted and capped, evidence and metadata
+        as ``evidence.StoredJson`` text."""
+        fields = _plain_event(event) if isinstance(event, dict) else None
+        if fields is None:  # pydantic judges (and explains) everything but the common case
+            try:
+                model = event if isinstance(event, NewEvent) else NewEvent.model_validate(event)
+            except ValidationError as exc:
+                raise InvalidInput(_validation_message(exc, where)) from exc
+            fields = model.model_dump()
         for name in ("created_at", "resolved_at"):
-            value = getattr(model, name)
+            value = fields[name]
             if value is not None and value.tzinfo is None:
                 raise InvalidInput(f"{where}.{name}: give a timezone-aware time")
-        limits = self.limits
-        prepared = {
-            name: evidence.prepare(
-                getattr(model, name),
-                f"{where}.{name}",
-                self.redactor,
-                max_bytes=limits.evidence_max_bytes,
-                max_string_chars=limits.string_max_chars,
-            )
-            for name in ("evidence", "metadata")
-        }
-        detected_from = None
-        if model.detected_from:
-            # Redaction can lengthen the text; the column holds DETECTED_FROM_MAX_CHARS.
-            text = evidence.clean_text(model.detected_from)
+        limits, redactor = self.limits, self.redactor
+        encoded = evidence.encode_all(
+            {f"{where}.evidence": fields["evidence"], f"{where}.metadata": fields["metadata"]},
+            redactor,
+            max_bytes=limits.evidence_max_bytes,
+            max_string_chars=limits.string_max_chars,
+        )
+        fields["evidence"], fields["metadata"] = encoded.values()
+        detected_from = fields["detected_from"]
+        fields["detected_from"] = self._source(detected_from) if detected_from else None
+        if fields["created_at"] is None:
+            fields["created_at"] = self.clock()
+        return fields
+
+    def _source(self, detected_from: str) -> str:
+        """``detected_from`` as stored: cleaned, redacted and cut to its column. A few
+        sources send most events, so the answers are kept (up to 1,024 of them)."""
+        if self._sources_redactor is not self.redactor:  # a new redactor: forget the answers
+            self._sources, self._sources_redactor = {}, self.redactor
+        known = self._sources.get(detected_from)
+        if known is None:
+            text = evidence.clean_text(detected_from)
             if self.redactor.matches(text):
                 text = self.redactor.text(text)
-            detected_from = text[:DETECTED_FROM_MAX_CHARS]
-        return {
-            "uid": model.uid,
-            "event_type": model.event_type,
-            "project_id": model.project_id,
-            "status": model.status,
-            "evidence": prepared["evidence"],
-            "metadata": prepared["metadata"],
-            "detected_from": detected_from,
-            "created_at": model.created_at or self.clock(),
-            "resolved_at": model.resolved_at,
-            "run_id": model.run_id,
-            "correlation_id": model.correlation_id,
-            "parent_id": model.parent_id,
-        }
+            # Redaction can lengthen the text; the column holds DETECTED_FROM_MAX_CHARS.
+            known = text[:DETECTED_FROM_MAX_CHARS]
+            if len(self._sources) >= 1024:
+                self._sources.clear()
+            self._sources[detected_from] = known
+        return known
 
     def _write(self, rows: list[dict[str, Any]]) -> bool:
         """Insert rows, or spool them while the database is down; True when inserted."""
@@ -417,56 +410,50 @@ _PROJECT = re.compile(PROJECT_PATTERN.removesuffix("$") + r"\Z")
 _UID = re.compile(r"^[0-9a-f]{32}\Z")
 _FIELDS = frozenset(NewEvent.model_fields)
 _STATUSES = frozenset(EVENT_STATUSES)
-_OPTIONAL_TEXT = {"detected_from": 256, "run_id": 64, "correlation_id": 64}
 
 
-def _plain_event(event: dict[str, Any]) -> SimpleNamespace | None:
+def _plain_event(event: dict[str, Any]) -> dict[str, Any] | None:
     """The fields of an event that is plainly valid, or None to let pydantic judge (and
     explain) it: the same rules as NewEvent, checked in a few microseconds."""
     if not _FIELDS.issuperset(event):
         return None
     event_type, project_id = event.get("event_type"), event.get("project_id")
-    if not (
-        isinstance(event_type, str) and len(event_type) <= 128 and _EVENT_TYPE.match(event_type)
-    ):
+    if not (type(event_type) is str and len(event_type) <= 128 and _EVENT_TYPE.match(event_type)):
         return None
-    if not (isinstance(project_id, str) and len(project_id) <= 128 and _PROJECT.match(project_id)):
+    if not (type(project_id) is str and len(project_id) <= 128 and _PROJECT.match(project_id)):
         return None
-    if event.get("status") not in _STATUSES:
+    status = event.get("status")
+    if status not in _STATUSES:
         return None
-    for name, limit in _OPTIONAL_TEXT.items():
-        value = event.get(name)
+    fields = {**_DEFAULTS, **event}
+    for name, limit in _OPTIONAL_TEXT:
+        value = fields[name]
         if value is not None and not (
-            isinstance(value, str) and len(value) <= limit and value == value.strip()
+            type(value) is str and len(value) <= limit and value == value.strip()
         ):
             return None
     for name in ("evidence", "metadata"):
-        if not isinstance(event.get(name, {}), dict):
+        value = fields[name]
+        if value is None:
+            fields[name] = {}
+        elif type(value) is not dict:
             return None
     for name in ("created_at", "resolved_at"):
-        value = event.get(name)
+        value = fields[name]
         if value is not None and not isinstance(value, datetime):
             return None
-    parent_id, uid = event.get("parent_id"), event.get("uid")
-    if parent_id is not None and (type(parent_id) is not int):
+    parent_id, uid = fields["parent_id"], fields["uid"]
+    if parent_id is not None and type(parent_id) is not int:
         return None
-    if uid is not None and not (isinstance(uid, str) and _UID.match(uid)):
+    if uid is None:
+        fields["uid"] = new_id()
+    elif not (type(uid) is str and _UID.match(uid)):
         return None
-    return SimpleNamespace(
-        event_type=event_type,
-        project_id=project_id,
-        status=event["status"],
-        evidence=event.get("evidence") or {},
-        metadata=event.get("metadata") or {},
-        detected_from=event.get("detected_from"),
-        run_id=event.get("run_id"),
-        correlation_id=event.get("correlation_id"),
-        parent_id=parent_id,
-        created_at=event.get("created_at"),
-        resolved_at=event.get("resolved_at"),
-        uid=uid or new_uid(),
-    )
+    return fields
 
+
+_DEFAULTS: dict[str, Any] = dict.fromkeys(NewEvent.model_fields)
+_OPTIONAL_TEXT = (("detected_from", 256), ("run_id", 64), ("correlation_id", 64))
 
 _COLUMNS = (
     "uid",
@@ -492,7 +479,9 @@ def _sqlite_time(moment: datetime | None) -> str | None:
     """A time as SQLAlchemy's SQLite DateTime stores it (naive UTC text)."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -501,9 +490,9 @@ def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
         row["event_type"],
         row["project_id"],
         row["status"],
-        evidence.compact_json(row["evidence"]),
+        str.__str__(row["evidence"]),
         row["detected_from"],
-        evidence.compact_json(row["metadata"]),
+        str.__str__(row["metadata"]),
         _sqlite_time(row["created_at"]),
         _sqlite_time(row["resolved_at"]),
         row["run_id"],
@@ -584,8 +573,13 @@ def _event_from_row(row: dict[str, Any]) -> Event:
     )
 
 
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its evidence and metadata as data, as a read would return them."""
+    return {**row, "evidence": json.loads(row["evidence"]), "metadata": json.loads(row["metadata"])}
+
+
 def _row_to_spool(row: dict[str, Any]) -> dict[str, Any]:
-    spooled = dict(row)
+    spooled = _decoded(row)
     for name in ("created_at", "resolved_at"):
         if spooled[name] is not None:
             spooled[name] = spooled[name].isoformat()
@@ -594,6 +588,8 @@ def _row_to_spool(row: dict[str, Any]) -> dict[str, Any]:
 
 def _row_from_spool(row: dict[str, Any]) -> dict[str, Any]:
     restored = dict(row)
+    for name in ("evidence", "metadata"):  # spooled after encode: stored as they are
+        restored[name] = evidence.StoredJson(evidence.compact_json(restored[name]))
     for name in ("created_at", "resolved_at"):
         if restored.get(name) is not None:
             restored[name] = datetime.fromisoformat(restored[name])

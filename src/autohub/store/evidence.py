@@ -26,8 +26,19 @@ REPLACEMENT = "\ufffd"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+class StoredJson(str):
+    """JSON text already made safe, redacted and capped (by ``encode``): stored as it is."""
+
+    __slots__ = ()
+
+
+_STRICT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def compact_json(value: Any) -> str:
     """JSON as the store writes it: no spaces, UTF-8 kept (the size caps count these bytes)."""
+    if isinstance(value, StoredJson):
+        return str.__str__(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -143,6 +154,67 @@ def prepare(
         if excess <= 0 or not snippet:
             return document
         snippet_bytes = max(snippet_bytes - excess, 0)
+
+
+def encode(
+    value: Any, where: str, redactor: Redactor, *, max_bytes: int, max_string_chars: int
+) -> StoredJson:
+    """``prepare``'d ``value`` as its stored JSON text."""
+    return encode_all(
+        {where: value}, redactor, max_bytes=max_bytes, max_string_chars=max_string_chars
+    )[where]
+
+
+def encode_all(
+    values: dict[str, Any], redactor: Redactor, *, max_bytes: int, max_string_chars: int
+) -> dict[str, StoredJson]:
+    """``encode`` of each value (keyed by where it is), with one redaction check for all.
+
+    The common case costs a C-encoded ``json`` call per value and a few substring tests:
+    text with no escape sequence holds every string and key verbatim, so when the texts
+    have no unstorable character, no string over the caps and nothing ``redactor`` might
+    replace, they are stored as they are. Anything else takes the full ``prepare`` walk.
+    """
+    texts: dict[str, StoredJson] = {}
+    for where, value in values.items():
+        text = _verbatim_json(value, max_bytes, max_string_chars)
+        if text is None:
+            break
+        texts[where] = StoredJson(text)
+    else:
+        if not redactor.may_match("\n".join(texts.values())):
+            return texts
+    return {
+        where: StoredJson(
+            compact_json(
+                prepare(
+                    value,
+                    where,
+                    redactor,
+                    max_bytes=max_bytes,
+                    max_string_chars=max_string_chars,
+                )
+            )
+        )
+        for where, value in values.items()
+    }
+
+
+def _verbatim_json(value: Any, max_bytes: int, max_string_chars: int) -> str | None:
+    """The JSON text of plain ``value`` when it holds every string as written (no escape
+    sequence, nothing unstorable) within the caps; None otherwise."""
+    try:
+        text = _STRICT_ENCODER.encode(value)
+    except (TypeError, ValueError):  # not plain JSON data: prepare converts or explains it
+        return None
+    if (
+        len(text) <= max_string_chars
+        and "\\" not in text
+        and (text.isascii() or _UNSTORABLE.search(text) is None)
+        and (len(text) * 4 <= max_bytes or len(text.encode()) <= max_bytes)
+    ):
+        return text
+    return None
 
 
 def _size(value: Any) -> int:
