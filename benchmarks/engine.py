@@ -8,10 +8,13 @@ Three workloads, each durable on SQLite, each measured in fresh processes:
 * ``C``: a fan-out of 1,000 parallel steps, then one step that gathers them.
 
 autohub runs through its library API: a scratch project (``autohub.yaml`` declaring the
-automation ``a``, a module ``noop.py`` with ``def step(ctx): return None``), then in a
-fresh process ``Hub.from_config`` and ``migrations.upgrade`` (setup, not timed) and the
-timed ``hub.run("a")`` (it loads the registry, validates params, records definitions,
-creates the run and executes it on ``.autohub/autohub.db``).
+automation ``a`` and a one-step ``warm``, a module ``noop.py`` with ``def step(ctx): return
+None``, or ``async def`` with ``--step-kind async``), then in a fresh process
+``Hub.from_config``, ``migrations.upgrade`` and one run of ``warm`` (setup, not timed: a
+loaded engine, as the peers are timed after their workflows are declared and DBOS is
+launched, Prefect after a warm-up flow) and the timed ``hub.run("a")`` (it validates
+params, records the definition, creates the run and its step rows and executes it on
+``.autohub/autohub.db``).
 
 The peers run the same shapes in a throwaway virtualenv that this script creates itself
 (``--peers-venv``, default ``~/.cache/autohub-bench/peers-venv``, reused when its versions
@@ -140,9 +143,25 @@ def children_peak_rss_mb() -> float:
     return total_kb / 1024
 
 
+STEP_KIND_ENV = "AUTOHUB_BENCH_STEP_KIND"
+NOOP_STEPS = {
+    "sync": "def step(ctx):\n    return None\n",
+    "async": "async def step(ctx):\n    return None\n",
+}
+"""autohub's no-op step: ``def`` runs in the executor's thread pool (a thread round trip
+per step), ``async def`` is awaited on the event loop."""
+
+
 def write_autohub_project(root: Path, workload: str, steps: int) -> int:
-    """autohub.yaml with the automation ``a`` and noop.py; returns the number of steps."""
-    lines = ["project: bench", "automations:", "  a:"]
+    """autohub.yaml with the automation ``a`` (and the one-step ``warm``) and noop.py;
+    returns the number of steps of ``a``."""
+    lines = [
+        "project: bench",
+        "automations:",
+        "  warm:",
+        '    steps: [{id: s0, python: "noop:step"}]',
+        "  a:",
+    ]
     if workload == "C":
         lines += [f"    max_parallel: {min(steps, 1000)}", "    steps:"]
         ids = [f"p{index}" for index in range(steps)]
@@ -154,7 +173,7 @@ def write_autohub_project(root: Path, workload: str, steps: int) -> int:
             needs = f"[s{index - 1}]" if index else "[]"
             lines.append(f'      - {{id: s{index}, needs: {needs}, python: "noop:step"}}')
     (root / "autohub.yaml").write_text("\n".join(lines) + "\n")
-    (root / "noop.py").write_text("def step(ctx):\n    return None\n")
+    (root / "noop.py").write_text(NOOP_STEPS[os.environ.get(STEP_KIND_ENV, "sync")])
     return workload_size(workload, steps)
 
 
@@ -167,6 +186,13 @@ def worker_autohub(
 
     hub = Hub.from_config(workdir / "autohub.yaml", cwd=workdir)
     migrations.upgrade(hub.database)
+    # A loaded engine, as in a running worker and as the peers are timed (workflows
+    # declared, DBOS launched, Prefect after a warm-up flow): the registry is loaded and
+    # one run of the one-step automation "warm" has imported the engine, its actions and
+    # noop.py. Not timed.
+    warm = hub.run("warm")
+    if warm.state != "succeeded":
+        raise RuntimeError(f"the warm-up run {warm.state}: {warm.error}")
     marks: dict[str, float] = {}
 
     def on_progress(kind: str, _data: dict[str, Any]) -> None:
@@ -666,8 +692,8 @@ def report_phases(samples: Samples, workloads: Sequence[str], steps: int) -> Non
         )
     if rows:
         print()
-        print("autohub's time inside hub.run (medians): before the run starts executing (registry")
-        print("load, params, definitions, run creation, claim), executing the steps, and after;")
+        print("autohub's time inside hub.run (medians): before the run starts executing (params,")
+        print("definition, run and step rows, claim), executing the steps, and after;")
         print("and the whole worker process (interpreter, imports, setup, run, checks)")
         headers = ["workload", "before", "executing", "after", "per step", "whole process"]
         print(render_table(headers, rows, right="12345"))
@@ -751,6 +777,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="afterwards, one cProfile'd autohub process per workload: .prof files in DIR",
     )
     parser.add_argument("--profile-top", type=int, default=25, help="functions shown per profile")
+    parser.add_argument(
+        "--step-kind",
+        choices=sorted(NOOP_STEPS),
+        default="sync",
+        help="autohub's no-op step: def (thread pool, the default) or async def (event loop)",
+    )
     # The worker side (internal).
     parser.add_argument("--worker", nargs=2, metavar=("SYSTEM", "WORKLOAD"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -842,8 +874,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = max(1, args.steps)
     repeat = max(1, args.repeat)
 
+    os.environ[STEP_KIND_ENV] = args.step_kind  # the workers inherit it
     print(f"autohub engine benchmark: {command_line()}")
-    print(f"autohub: {source_version()}")
+    print(
+        f"autohub: {source_version()}; its no-op step: {NOOP_STEPS[args.step_kind].splitlines()[0]}"
+    )
     fingerprint = source_fingerprint()
     print(
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; load average at start: "

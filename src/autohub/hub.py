@@ -8,6 +8,7 @@ The library face of autohub (the CLI is a thin layer over it)::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -87,8 +88,8 @@ class Hub:
     def record_definitions(self, names: Iterable[str] | None = None) -> list[str]:
         """Record the version of the named (default: every) loaded definition; returns the
         names whose version is new."""
+        from autohub.store import evidence
         from autohub.store.definitions import SeenDefinition
-        from autohub.store.evidence import safe_and_redacted
 
         redactor = self.config.redactor()
         chosen = self.registry if names is None else [self.registry.get(n) for n in names]
@@ -98,7 +99,14 @@ class Hub:
                 version=definition.version,
                 project_id=definition.automation.project or self.project,
                 source=definition.source,
-                content=safe_and_redacted(definition.automation.content(), "content", redactor),
+                # StoredJson, uncapped: a definition is stored whole, redacted.
+                content=evidence.encode(
+                    definition.automation.content(),
+                    f"{definition.name}.content",
+                    redactor,
+                    max_bytes=sys.maxsize,
+                    max_string_chars=sys.maxsize,
+                ),
             )
             for definition in chosen
         ]

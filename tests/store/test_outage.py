@@ -123,24 +123,16 @@ def test_a_crash_while_a_batch_is_in_flight_loses_nothing(
             armed = False
             cluster.stop("immediate")
 
-    def crash_before_insert(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("INSERT INTO automation_events"):
-            crash()
-
+    # before-insert: the transaction began, the INSERT (sent to the driver's cursor) has
+    # not; before-commit: the INSERT ran, the COMMIT never arrives.
+    hook = "begin" if moment == "before-insert" else "commit"
     engine = outage_database.engine
-    if moment == "before-insert":
-        sa.event.listen(engine, "before_cursor_execute", crash_before_insert)
-    else:
-        sa.event.listen(engine, "commit", crash)  # the INSERT ran; the COMMIT never arrives
+    sa.event.listen(engine, hook, crash)
     batch = [event_fields(evidence={"n": n}) for n in range(3, 8)]
     try:
         result = store.add_many(batch)
     finally:
-        sa.event.remove(
-            engine,
-            "before_cursor_execute" if moment == "before-insert" else "commit",
-            crash_before_insert if moment == "before-insert" else crash,
-        )
+        sa.event.remove(engine, hook, crash)
 
     assert not armed, "the crash did not happen"
     assert (result.count, result.spooled) == (5, True)

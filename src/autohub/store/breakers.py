@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from autohub.clock import utcnow
 from autohub.errors import InvalidInput
@@ -236,7 +235,7 @@ class BreakerStore:
         try:
             with self.database.connect() as connection:
                 rows = connection.execute(statement).mappings().all()
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, "read breakers") from exc
         return {row["name"]: _state_from_row(row) for row in rows}
 
@@ -278,7 +277,7 @@ class BreakerStore:
                     for transition in transitions
                 ]
                 self.events.insert_rows(connection, rows)
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, f"update breaker {name}") from exc
         return result
 

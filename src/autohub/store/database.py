@@ -7,6 +7,7 @@ pre-ping, connect timeout).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,9 @@ class Database:
     """A SQLAlchemy engine plus the few things that differ between dialects."""
 
     dialect = "generic"
+    errors: tuple[type[Exception], ...] = (SQLAlchemyError,)
+    """What a database call can raise for ``translate``: SQLAlchemy's errors and, for
+    statements sent to the driver's cursor (``driver_sql``), the driver's own."""
 
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
@@ -85,7 +89,7 @@ class Database:
         """Whether a driver error means the database cannot be reached right now."""
         raise NotImplementedError
 
-    def translate(self, exc: SQLAlchemyError, action: str) -> StoreError:
+    def translate(self, exc: Exception, action: str) -> StoreError:
         """Our error for a driver error, keeping the message but not the traceback."""
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         if self.is_unavailable(exc):
@@ -116,6 +120,7 @@ class SQLiteDatabase(Database):
     """SQLite in WAL mode; writers take the lock up front to avoid upgrade deadlocks."""
 
     dialect = "sqlite"
+    errors = (SQLAlchemyError, sqlite3.Error)
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteDatabase:
@@ -158,13 +163,21 @@ class SQLiteDatabase(Database):
 
     def is_unavailable(self, exc: BaseException) -> bool:
         message = str(getattr(exc, "orig", exc)).lower()
-        return isinstance(exc, DBAPIError) and any(m in message for m in _SQLITE_UNAVAILABLE)
+        return isinstance(exc, DBAPIError | sqlite3.Error) and any(
+            m in message for m in _SQLITE_UNAVAILABLE
+        )
 
 
 class PostgresDatabase(Database):
     """PostgreSQL through psycopg 3."""
 
     dialect = "postgresql"
+
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:  # type: ignore[override]
+        import psycopg
+
+        return (SQLAlchemyError, psycopg.Error)
 
     @classmethod
     def from_url(cls, url: str) -> PostgresDatabase:

@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from autohub.clock import utcnow
 from autohub.errors import NotFound
 from autohub.store.database import Database
+from autohub.store.evidence import StoredJson
 from autohub.store.schema import definitions
 
 
@@ -38,7 +38,8 @@ class SeenDefinition:
     version: str
     project_id: str
     source: str
-    content: dict[str, Any]
+    content: dict[str, Any] | StoredJson
+    """Redacted content: JSON data, or its text from ``evidence.encode``."""
 
 
 class DefinitionStore:
@@ -86,7 +87,7 @@ class DefinitionStore:
                         .where(sa.tuple_(table.c.name, table.c.version).in_(list(existing)))
                         .values(last_seen_at=now)
                     )
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, "record definitions") from exc
         return sorted(str(row["name"]) for row in new_rows)
 

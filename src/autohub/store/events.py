@@ -13,18 +13,17 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from autohub.clock import utcnow
 from autohub.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from autohub.ids import new_id
 from autohub.redact import Redactor
-from autohub.store import evidence
+from autohub.store import driver_sql, evidence
 from autohub.store.database import Database
 from autohub.store.schema import automation_events
 from autohub.store.spool import EventSpool
@@ -204,7 +203,7 @@ class EventStore:
                     .where(table.c.id == event_id, table.c.resolved_at.is_(None))
                     .values(resolved_at=resolved_at)
                 )
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, "resolve event") from exc
         return self.get(event_id)
 
@@ -221,8 +220,16 @@ class EventStore:
         Uids already stored are skipped; driver errors propagate for the caller to translate.
         """
         if rows:
-            statement = self.database.insert_ignoring_duplicates(automation_events)
-            connection.execute(statement, [dict(row) for row in rows])
+            self.write_rows(driver_sql.driver_cursor(connection), rows)
+
+    def write_rows(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> None:
+        """``insert_rows`` on a driver cursor (``driver_sql``), inside its transaction."""
+        sql = driver_sql.for_dialect(self.database.dialect)
+        statement, adapters = sql.insert(automation_events, _COLUMNS, ignore_duplicates=True)
+        cursor.executemany(
+            statement,
+            [driver_sql.adapt(adapters, [row[name] for name in _COLUMNS]) for row in rows],
+        )
 
     def _row(self, event: NewEvent | dict[str, Any], where: str) -> dict[str, Any]:
         """The stored row of ``event``: validated, redacted and capped, evidence and metadata
@@ -292,13 +299,11 @@ class EventStore:
                         statement.returning(automation_events.c.id), rows[0]
                     )
                     rows[0]["id"] = result.scalar()
-                elif self.database.dialect == "sqlite":
+                else:
                     # Batches skip SQLAlchemy's per-row bind processing: the values are
                     # already validated and redacted, and stored as its types store them.
-                    connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_values(r) for r in rows])
-                else:
-                    connection.execute(statement, rows)
-        except SQLAlchemyError as exc:
+                    self.insert_rows(connection, rows)
+        except self.database.errors as exc:
             raise self.database.translate(exc, "record events") from exc
 
     # -- reading -------------------------------------------------------------------------
@@ -352,7 +357,7 @@ class EventStore:
         try:
             with self.database.connect() as connection:
                 value = connection.execute(sa.select(sa.func.max(automation_events.c.id))).scalar()
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, "read events") from exc
         return int(value or 0)
 
@@ -469,36 +474,6 @@ _COLUMNS = (
     "correlation_id",
     "parent_id",
 )
-_SQLITE_INSERT = (
-    f"INSERT INTO automation_events ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT DO NOTHING"
-)
-
-
-def _sqlite_time(moment: datetime | None) -> str | None:
-    """A time as SQLAlchemy's SQLite DateTime stores it (naive UTC text)."""
-    if moment is None:
-        return None
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        row["uid"],
-        row["event_type"],
-        row["project_id"],
-        row["status"],
-        str.__str__(row["evidence"]),
-        row["detected_from"],
-        str.__str__(row["metadata"]),
-        _sqlite_time(row["created_at"]),
-        _sqlite_time(row["resolved_at"]),
-        row["run_id"],
-        row["correlation_id"],
-        row["parent_id"],
-    )
 
 
 def _conditions(where: EventFilter) -> list[sa.ColumnElement[bool]]:

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from autohub.clock import utcnow
 from autohub.errors import InvalidInput
@@ -121,7 +120,7 @@ class LockStore:
                     event = self._event("lock.waited", "pending", evidence, project_id, run_id, now)
                     self.events.insert_rows(connection, [event])
                 return Queued(position)
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, f"acquire lock {key}") from exc
 
     def release(self, key: str, holder: str) -> bool:
@@ -150,7 +149,7 @@ class LockStore:
                     .where(leases, lock_leases.c.expires_at > now)
                 ).scalar_one()
                 connection.execute(lock_leases.delete().where(leases))
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, action) from exc
         return int(alive)
 
@@ -175,7 +174,7 @@ class LockStore:
                     sa.select(leases.c.key).where(alive).order_by(leases.c.key)
                 ).scalars()
                 return list(keys)
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, f"renew the locks of {holder}") from exc
 
     def holders(self, key: str) -> list[Lease]:

@@ -9,20 +9,21 @@ transaction, and only while the caller still owns the run (a fencing check).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from autohub.clock import utcnow
 from autohub.errors import NotFound, StoreError
-from autohub.store import evidence
+from autohub.store import driver_sql, evidence
 from autohub.store.database import Database
 from autohub.store.events import EventStore
 from autohub.store.schema import run_steps, runs, step_attempts
@@ -163,7 +164,7 @@ class RunStore:
         self.database = database
         self.events = events
         self.clock = clock
-        self._connection: sa.Connection | None = None
+        self._connection: PoolProxiedConnection | None = None
 
     # -- creating ------------------------------------------------------------------------
 
@@ -236,7 +237,7 @@ class RunStore:
                 if existing is not None:  # a concurrent trigger with the same key won
                     return existing, False
             raise self.database.translate(exc, "create run") from exc
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, "create run") from exc
         return _run_from_row(row), True
 
@@ -263,7 +264,7 @@ class RunStore:
         try:
             with self.database.begin() as connection:
                 claimed = connection.execute(statement).rowcount == 1
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, "claim run") from exc
         return self.get(run_id) if claimed else None
 
@@ -289,49 +290,55 @@ class RunStore:
                     )
                     .values(lease_expires_at=expires)
                 )
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, "renew run lease") from exc
         return self.get(run_id)
 
     def apply(self, run_id: str, owner: str, changes: RunChanges) -> None:
-        """Apply ``changes`` in one transaction, only while ``owner`` still owns the run."""
+        """Apply ``changes`` in one transaction, only while ``owner`` still owns the run.
+
+        The engine's hot path: statements go to the driver's cursor (``driver_sql``).
+        """
         if not changes:
             return
+        sql = driver_sql.for_dialect(self.database.dialect)
         event_rows = [self.events.prepare(event) for event in changes.events]
         run_values = dict(changes.run)
         if "error" in run_values and run_values["error"] is not None:
             run_values["error"] = self._text(run_values["error"])
         run_values = run_values or {"owner": owner}
-        step_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        run_update, run_adapters = sql.update(runs, tuple(run_values), ("id", "owner"))
+        step_groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for step_id, values in changes.steps.items():
             prepared = self._step_values(values)
-            columns = tuple(sorted(prepared))
-            params = {f"v_{name}": value for name, value in prepared.items()}
-            step_groups.setdefault(columns, []).append(
-                {"b_run": run_id, "b_step": step_id, **params}
+            step_groups.setdefault(tuple(prepared), []).append(
+                (*prepared.values(), run_id, step_id)
             )
         try:
-            with self._write() as connection:
-                owned = connection.execute(
-                    _run_update(tuple(sorted(run_values))),
-                    {
-                        "b_run": run_id,
-                        "b_owner": owner,
-                        **{f"v_{name}": value for name, value in run_values.items()},
-                    },
-                ).rowcount
-                if owned != 1:
+            with self._write() as cursor:
+                cursor.execute(
+                    run_update,
+                    driver_sql.adapt(run_adapters, (*run_values.values(), run_id, owner)),
+                )
+                if cursor.rowcount != 1:
                     raise LeaseLost(f"run {run_id} is no longer owned by {owner}")
                 for columns, group in step_groups.items():
-                    connection.execute(_step_update(columns), group)
+                    statement, adapters = sql.update(run_steps, columns, ("run_id", "step_id"))
+                    cursor.executemany(
+                        statement, [driver_sql.adapt(adapters, values) for values in group]
+                    )
                 if changes.attempts:
-                    connection.execute(
-                        _INSERT_ATTEMPT,
-                        [self._attempt_row(run_id, attempt) for attempt in changes.attempts],
+                    statement, adapters = sql.insert(step_attempts, _ATTEMPT_COLUMNS)
+                    cursor.executemany(
+                        statement,
+                        [
+                            driver_sql.adapt(adapters, self._attempt_values(run_id, attempt))
+                            for attempt in changes.attempts
+                        ],
                     )
                 if event_rows:
-                    self.events.insert_rows(connection, event_rows)
-        except SQLAlchemyError as exc:
+                    self.events.write_rows(cursor, event_rows)
+        except self.database.errors as exc:
             raise self.database.translate(exc, "record run progress") from exc
 
     def request_cancel(self, run_id: str) -> RunRecord:
@@ -373,14 +380,21 @@ class RunStore:
                         .values(state="cancelled", finished_at=now, owner=None)
                     )
                 self.events.insert_rows(connection, [event])
-        except SQLAlchemyError as exc:
+        except self.database.errors as exc:
             raise self.database.translate(exc, "cancel run") from exc
         return self.get(run_id)
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self._drop_connection()
+
+    def _drop_connection(self, *, invalidate: bool = False) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(*self.database.errors):
+                if invalidate:
+                    connection.invalidate()
+                else:
+                    connection.close()  # back to the pool
 
     # -- reading -------------------------------------------------------------------------
 
@@ -473,19 +487,23 @@ class RunStore:
         return self.database.fetch(statement, "read runs")
 
     @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        """A write transaction on a connection kept for this store (no pool round trip)."""
-        connection = self._connection
-        if connection is None or connection.closed or connection.invalidated:
-            if connection is not None:
-                connection.close()
-            connection = self._connection = self.database.engine.connect()
+    def _write(self) -> Iterator[Any]:
+        """A driver cursor in a write transaction, on a connection kept for this store (no
+        pool round trip, no SQLAlchemy transaction bookkeeping: the engine's hot path)."""
+        if self._connection is None:
+            self._connection = self.database.engine.raw_connection()
+        connection: Any = self._connection.driver_connection
         try:
-            with connection.begin():
-                yield connection
-        except SQLAlchemyError:
-            connection.close()  # a broken connection is not reused
-            self._connection = None
+            cursor = connection.cursor()
+            if self.database.dialect == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")  # the connection is in autocommit mode
+            yield cursor
+            connection.commit()
+        except BaseException as exc:
+            with contextlib.suppress(*self.database.errors):
+                connection.rollback()
+            if isinstance(exc, self.database.errors):
+                self._drop_connection(invalidate=True)  # a broken connection is not reused
             raise
 
     def _json(self, value: Any, where: str) -> Any:
@@ -513,50 +531,36 @@ class RunStore:
             prepared["error"] = self._text(prepared["error"])
         return prepared
 
-    def _attempt_row(self, run_id: str, attempt: NewAttempt) -> dict[str, Any]:
-        return {
-            "run_id": run_id,
-            "step_id": attempt.step_id,
-            "number": attempt.number,
-            "method": attempt.method,
-            "tier": attempt.tier,
-            "outcome": attempt.outcome,
-            "started_at": attempt.started_at,
-            "finished_at": attempt.finished_at,
-            "duration_seconds": max(
-                0.0, (attempt.finished_at - attempt.started_at).total_seconds()
-            ),
-            "error": self._text(attempt.error) if attempt.error else None,
-            "output_snippet": self._text(attempt.output_snippet)[:500]
-            if attempt.output_snippet
-            else None,
-        }
-
-
-_INSERT_ATTEMPT = step_attempts.insert()
-
-
-@lru_cache(maxsize=256)
-def _run_update(columns: tuple[str, ...]) -> Any:
-    """UPDATE runs SET <columns> for the owner only, built once per column set."""
-    return (
-        runs.update()
-        .where(runs.c.id == sa.bindparam("b_run"), runs.c.owner == sa.bindparam("b_owner"))
-        .values({name: sa.bindparam(f"v_{name}") for name in columns})
-    )
-
-
-@lru_cache(maxsize=256)
-def _step_update(columns: tuple[str, ...]) -> Any:
-    """UPDATE run_steps SET <columns> for one step, built once per column set."""
-    return (
-        run_steps.update()
-        .where(
-            run_steps.c.run_id == sa.bindparam("b_run"),
-            run_steps.c.step_id == sa.bindparam("b_step"),
+    def _attempt_values(self, run_id: str, attempt: NewAttempt) -> tuple[Any, ...]:
+        """The values of ``_ATTEMPT_COLUMNS`` for a new attempt."""
+        return (
+            run_id,
+            attempt.step_id,
+            attempt.number,
+            attempt.method,
+            attempt.tier,
+            attempt.outcome,
+            attempt.started_at,
+            attempt.finished_at,
+            max(0.0, (attempt.finished_at - attempt.started_at).total_seconds()),
+            self._text(attempt.error) if attempt.error else None,
+            self._text(attempt.output_snippet)[:500] if attempt.output_snippet else None,
         )
-        .values({name: sa.bindparam(f"v_{name}") for name in columns})
-    )
+
+
+_ATTEMPT_COLUMNS = (
+    "run_id",
+    "step_id",
+    "number",
+    "method",
+    "tier",
+    "outcome",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "error",
+    "output_snippet",
+)
 
 
 def _run_from_row(row: dict[str, Any]) -> RunRecord:
