@@ -9,10 +9,11 @@ Three workloads, each durable on SQLite, each measured in fresh processes:
 
 autohub runs through its library API: a scratch project (``autohub.yaml`` declaring the
 automation ``a`` and a one-step ``warm``, a module ``noop.py`` with ``def step(ctx): return
-None``, or ``async def`` with ``--step-kind async``), then in a fresh process
-``Hub.from_config``, ``migrations.upgrade`` and one run of ``warm`` (setup, not timed: a
-loaded engine, as the peers are timed after their workflows are declared and DBOS is
-launched, Prefect after a warm-up flow) and the timed ``hub.run("a")`` (it validates
+None``, or ``async def`` with ``--step-kind async``); ``autohub db upgrade`` in a process
+of its own; then in a fresh process ``Hub.from_config``, ``require_schema`` and one run of
+``warm`` (setup, not timed: a loaded engine, as the peers are timed after their workflows
+are declared and DBOS is launched, Prefect after a warm-up flow) and the timed
+``hub.run("a")`` (it validates
 params, records the definition, creates the run and its step rows and executes it on
 ``.autohub/autohub.db``).
 
@@ -182,10 +183,17 @@ def worker_autohub(
 ) -> dict[str, Any]:
     expected = write_autohub_project(workdir, workload, steps)
     from autohub.hub import Hub
-    from autohub.store import migrations
 
+    # The schema, as a user creates it: `autohub db upgrade` in its own process (a run
+    # process only checks the revision; Alembic is not loaded into it).
+    subprocess.run(
+        [sys.executable, "-m", "autohub", "db", "upgrade"],
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+    )
     hub = Hub.from_config(workdir / "autohub.yaml", cwd=workdir)
-    migrations.upgrade(hub.database)
+    hub.require_schema()
     # A loaded engine, as in a running worker and as the peers are timed (workflows
     # declared, DBOS launched, Prefect after a warm-up flow): the registry is loaded and
     # one run of the one-step automation "warm" has imported the engine, its actions and

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autohub.errors import ConfigError, Problem, SecretsError
 from autohub.redact import Redactor, is_secret_key, looks_secret
@@ -32,10 +31,14 @@ STATE_DIR = ".autohub"
 DEFAULT_DATABASE_URL = "sqlite:///.autohub/autohub.db"
 
 
-class Settings(BaseSettings):
-    """``AUTOHUB_*`` environment variables; each overrides its autohub.yaml counterpart."""
+class Settings(BaseModel):
+    """``AUTOHUB_*`` environment variables; each overrides its autohub.yaml counterpart.
 
-    model_config = SettingsConfigDict(env_prefix="AUTOHUB_", extra="ignore")
+    Read by ``_settings`` from the environment it is given (names case-insensitive after
+    the prefix, unknown ones ignored) and validated by this model.
+    """
+
+    model_config = ConfigDict(extra="ignore")
 
     config: Path | None = None
     database_url: str | None = None

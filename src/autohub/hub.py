@@ -19,11 +19,12 @@ from autohub.config import Config, load_config
 
 if TYPE_CHECKING:
     from autohub.engine.runner import ProgressCallback, Runner
-    from autohub.registry.loader import Registry
+    from autohub.registry.loader import Definition, Registry
     from autohub.registry.models import Automation
     from autohub.store.database import Database
     from autohub.store.definitions import DefinitionStore
     from autohub.store.events import EventStore
+    from autohub.store.evidence import StoredJson
     from autohub.store.runs import RunRecord, RunStore
 
 
@@ -36,6 +37,7 @@ class Hub:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._contents: dict[tuple[str, str], StoredJson] = {}
 
     @classmethod
     def from_config(
@@ -88,10 +90,8 @@ class Hub:
     def record_definitions(self, names: Iterable[str] | None = None) -> list[str]:
         """Record the version of the named (default: every) loaded definition; returns the
         names whose version is new."""
-        from autohub.store import evidence
         from autohub.store.definitions import SeenDefinition
 
-        redactor = self.config.redactor()
         chosen = self.registry if names is None else [self.registry.get(n) for n in names]
         seen = [
             SeenDefinition(
@@ -99,18 +99,28 @@ class Hub:
                 version=definition.version,
                 project_id=definition.automation.project or self.project,
                 source=definition.source,
-                # StoredJson, uncapped: a definition is stored whole, redacted.
-                content=evidence.encode(
-                    definition.automation.content(),
-                    f"{definition.name}.content",
-                    redactor,
-                    max_bytes=sys.maxsize,
-                    max_string_chars=sys.maxsize,
-                ),
+                content=self._stored_content(definition),
             )
             for definition in chosen
         ]
         return self.definitions.record(seen)
+
+    def _stored_content(self, definition: Definition) -> StoredJson:
+        """A definition's content as stored: whole (uncapped) and redacted; computed once
+        per version (every run records its definition)."""
+        from autohub.store import evidence
+
+        key = (definition.name, definition.version)
+        stored = self._contents.get(key)
+        if stored is None:
+            stored = self._contents[key] = evidence.encode(
+                definition.automation.content(),
+                f"{definition.name}.content",
+                self.config.redactor(),
+                max_bytes=sys.maxsize,
+                max_string_chars=sys.maxsize,
+            )
+        return stored
 
     # -- runs ----------------------------------------------------------------------------
 

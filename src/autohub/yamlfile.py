@@ -23,8 +23,9 @@ _MAX_NODES = 200_000
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1 booleans and timestamps."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader without YAML 1.1 booleans and timestamps; libyaml's parser when PyYAML
+    has it (about four times faster, and lighter, on large definition files)."""
 
 
 _Loader.yaml_implicit_resolvers = {

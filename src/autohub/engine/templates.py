@@ -7,10 +7,10 @@ name is an error (``StrictUndefined``), not an empty string.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 
 class RenderError(Exception):
@@ -19,6 +19,10 @@ class RenderError(Exception):
 
 @lru_cache(maxsize=1)
 def _environment() -> SandboxedEnvironment:
+    # Imported on first use: runs whose inputs hold no template never load Jinja2.
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
     return SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
 
 
@@ -34,6 +38,8 @@ def is_template(text: str) -> bool:
 def render_text(text: str, variables: dict[str, Any]) -> str:
     if not is_template(text):
         return text
+    from jinja2 import TemplateError
+
     try:
         rendered: str = _compile(text).render(variables)
     except TemplateError as exc:

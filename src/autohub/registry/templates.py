@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 
 @lru_cache(maxsize=1)
 def _environment() -> SandboxedEnvironment:
+    from jinja2.sandbox import SandboxedEnvironment  # only definitions with templates pay
+
     return SandboxedEnvironment(autoescape=False)
 
 
@@ -17,6 +20,8 @@ def check_template(text: str) -> None:
     """Raise ValueError naming the problem when ``text`` is not a valid template."""
     if "{{" not in text and "{%" not in text:
         return
+    from jinja2 import TemplateSyntaxError
+
     try:
         _environment().parse(text)
     except TemplateSyntaxError as exc:

@@ -11,15 +11,20 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from autohub.errors import InvalidInput, StoreError, StoreUnavailable
 from autohub.store.evidence import compact_json
+
+if TYPE_CHECKING:
+    from autohub.store.checkpoints import Checkpointer
+
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+"""SQLite's own checkpoints: fewer, larger ones (the writer that commits pays for each)."""
 
 _SQLITE_UNAVAILABLE = (
     "database is locked",
@@ -112,6 +117,11 @@ class Database:
         except SQLAlchemyError as exc:
             raise self.translate(exc, "ping") from exc
 
+    def checkpointer(self) -> Checkpointer | None:
+        """The started background WAL checkpointer of a SQLite file (``checkpoints``), for
+        writers that turn their own autocheckpoint off; None where there is none."""
+        return None
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -121,6 +131,7 @@ class SQLiteDatabase(Database):
 
     dialect = "sqlite"
     errors = (SQLAlchemyError, sqlite3.Error)
+    _checkpointer: Checkpointer | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteDatabase:
@@ -140,8 +151,7 @@ class SQLiteDatabase(Database):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
-            # Fewer, larger checkpoints: the writer that commits pays for each one.
-            cursor.execute("PRAGMA wal_autocheckpoint=10000")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB of pages
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
@@ -158,7 +168,25 @@ class SQLiteDatabase(Database):
         with self.engine.connect() as connection:
             yield connection.execution_options(sqlite_begin="DEFERRED")
 
+    def checkpointer(self) -> Checkpointer | None:
+        path = make_url(self.url).database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        if self._checkpointer is None:
+            from autohub.store.checkpoints import Checkpointer
+
+            self._checkpointer = Checkpointer(path)
+        self._checkpointer.start()
+        return self._checkpointer
+
+    def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        super().dispose()
+
     def _insert_ignoring_duplicates(self, table: sa.Table) -> Any:
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table).on_conflict_do_nothing()
 
     def is_unavailable(self, exc: BaseException) -> bool:
@@ -195,6 +223,8 @@ class PostgresDatabase(Database):
         return cls(parsed.render_as_string(hide_password=False), engine)
 
     def _insert_ignoring_duplicates(self, table: sa.Table) -> Any:
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
 
     def is_unavailable(self, exc: BaseException) -> bool:

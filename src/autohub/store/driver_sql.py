@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from autohub.store import evidence
-from autohub.store.schema import UTCDateTime
+from autohub.store.schema import JSONDocument, UTCDateTime
 
 Adapter = Callable[[Any], Any]
 
@@ -44,7 +44,8 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else evidence.compact_json(value)
 
 
-def _same(value: Any) -> Any:
+def same(value: Any) -> Any:
+    """The adapter of values the driver takes as they are."""
     return value
 
 
@@ -79,15 +80,24 @@ class DriverSql:
         """``UPDATE table SET columns = ... WHERE where = ...`` (values: columns, then where)."""
         return _update(self, table, tuple(columns), tuple(where))
 
+    def owned(self, table: sa.Table) -> str:
+        """``SELECT`` the row of ``table`` whose ``id`` and ``owner`` are given, locked
+        until the commit (PostgreSQL: ``FOR UPDATE``; SQLite: the write transaction
+        already excludes every other writer)."""
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        return (
+            f'SELECT 1 FROM {table.name} WHERE "id" = {self._mark} AND "owner" = {self._mark}{lock}'
+        )
+
     def adapter(self, column: sa.Column[Any]) -> Adapter:
         if isinstance(column.type, UTCDateTime):
             return sqlite_time if self.dialect == "sqlite" else _aware_time
-        if isinstance(column.type, sa.JSON):
+        if isinstance(column.type, JSONDocument | sa.JSON):
             return _json_text
-        return _same
+        return same
 
     def placeholder(self, column: sa.Column[Any]) -> str:
-        if self.dialect == "postgresql" and isinstance(column.type, sa.JSON):
+        if self.dialect == "postgresql" and isinstance(column.type, JSONDocument | sa.JSON):
             return "CAST(%s AS JSONB)"
         return self._mark
 

@@ -24,7 +24,8 @@ from sqlalchemy.pool import PoolProxiedConnection
 from autohub.clock import utcnow
 from autohub.errors import NotFound, StoreError
 from autohub.store import driver_sql, evidence
-from autohub.store.database import Database
+from autohub.store.checkpoints import Checkpointer
+from autohub.store.database import WAL_AUTOCHECKPOINT_PAGES, Database
 from autohub.store.events import EventStore
 from autohub.store.schema import run_steps, runs, step_attempts
 
@@ -165,6 +166,7 @@ class RunStore:
         self.events = events
         self.clock = clock
         self._connection: PoolProxiedConnection | None = None
+        self._checkpointer: Checkpointer | None = None
 
     # -- creating ------------------------------------------------------------------------
 
@@ -306,8 +308,10 @@ class RunStore:
         run_values = dict(changes.run)
         if "error" in run_values and run_values["error"] is not None:
             run_values["error"] = self._text(run_values["error"])
-        run_values = run_values or {"owner": owner}
-        run_update, run_adapters = sql.update(runs, tuple(run_values), ("id", "owner"))
+        if run_values:
+            run_fence, run_adapters = sql.update(runs, tuple(run_values), ("id", "owner"))
+        else:  # nothing to change: only check the owner (and hold the row till the commit)
+            run_fence, run_adapters = sql.owned(runs), _FENCE_ADAPTERS
         step_groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for step_id, values in changes.steps.items():
             prepared = self._step_values(values)
@@ -317,10 +321,11 @@ class RunStore:
         try:
             with self._write() as cursor:
                 cursor.execute(
-                    run_update,
+                    run_fence,
                     driver_sql.adapt(run_adapters, (*run_values.values(), run_id, owner)),
                 )
-                if cursor.rowcount != 1:
+                owned = cursor.rowcount if run_values else len(cursor.fetchall())
+                if owned != 1:
                     raise LeaseLost(f"run {run_id} is no longer owned by {owner}")
                 for columns, group in step_groups.items():
                     statement, adapters = sql.update(run_steps, columns, ("run_id", "step_id"))
@@ -393,8 +398,12 @@ class RunStore:
             with contextlib.suppress(*self.database.errors):
                 if invalidate:
                     connection.invalidate()
-                else:
-                    connection.close()  # back to the pool
+                    return
+                if self._checkpointer is not None:  # the pool's connections checkpoint
+                    connection.driver_connection.execute(  # type: ignore[union-attr]
+                        f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}"
+                    )
+                connection.close()  # back to the pool
 
     # -- reading -------------------------------------------------------------------------
 
@@ -492,6 +501,9 @@ class RunStore:
         pool round trip, no SQLAlchemy transaction bookkeeping: the engine's hot path)."""
         if self._connection is None:
             self._connection = self.database.engine.raw_connection()
+            self._checkpointer = self.database.checkpointer()
+            if self._checkpointer is not None:  # checkpoints move off the hot path
+                self._connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
         connection: Any = self._connection.driver_connection
         try:
             cursor = connection.cursor()
@@ -499,6 +511,8 @@ class RunStore:
                 cursor.execute("BEGIN IMMEDIATE")  # the connection is in autocommit mode
             yield cursor
             connection.commit()
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
         except BaseException as exc:
             with contextlib.suppress(*self.database.errors):
                 connection.rollback()
@@ -548,6 +562,7 @@ class RunStore:
         )
 
 
+_FENCE_ADAPTERS = (driver_sql.same, driver_sql.same)
 _ATTEMPT_COLUMNS = (
     "run_id",
     "step_id",

@@ -6,12 +6,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 metadata = sa.MetaData()
 
-JSONValue = sa.JSON().with_variant(JSONB(), "postgresql")
+
+class JSONDocument(sa.TypeDecorator[Any]):
+    """JSON; JSONB on PostgreSQL, whose SQLAlchemy dialect is imported only there."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(sa.JSON())
+
+
+JSONValue = JSONDocument()
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 

@@ -1,0 +1,66 @@
+"""Runs checkpoint the SQLite WAL from a thread of their own, and leave the pool as they
+found it; on PostgreSQL there is nothing to checkpoint."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from runner_helpers import make_project, open_hub
+
+from autohub.store.checkpoints import Checkpointer
+from autohub.store.database import WAL_AUTOCHECKPOINT_PAGES
+
+STEP = (
+    '    - {{id: s{n}, needs: [{needs}], python: {{function: "jobs:add", kwargs: {{a: 1, b: 2}}}}}}'
+)
+CHAIN = "\n".join(
+    ["chain:", "  steps:"] + [STEP.format(n=n, needs=f"s{n - 1}" if n else "") for n in range(30)]
+)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_a_run_checkpoints_the_wal_in_the_background(project: Path, database_url: str) -> None:
+    make_project(project, database_url, CHAIN)
+    hub = open_hub(project, database_url)
+    with hub:
+        run = hub.run("chain")
+        checkpointer = hub.database.checkpointer()
+        assert run.state == "succeeded", run.error
+        if hub.database.dialect != "sqlite":
+            assert checkpointer is None
+            return
+        assert checkpointer is not None
+        hub.runs.close()  # the runner's connection goes back to the pool
+        with hub.database.engine.connect() as connection:
+            pages = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert pages == WAL_AUTOCHECKPOINT_PAGES
+    assert checkpointer.checkpoints >= 1  # at least the last one, when the hub closed
+
+
+def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("CREATE TABLE t (v TEXT)")
+    checkpointer = Checkpointer(str(path), commits_per_checkpoint=5, interval_seconds=30)
+    checkpointer.start()
+    try:
+        for n in range(5):
+            writer.execute("INSERT INTO t VALUES (?)", (f"row {n}",))
+            checkpointer.committed()
+    finally:
+        checkpointer.stop()
+    size_before = path.stat().st_size
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    assert checkpointer.checkpoints >= 1
+    assert path.stat().st_size == size_before  # nothing was left to move
+    writer.close()
