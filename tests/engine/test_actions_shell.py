@@ -130,6 +130,29 @@ def test_processes_left_behind_are_stopped_when_the_program_exits() -> None:
     assert process_is_gone(int(result.output["stdout"]), within_seconds=0.5)
 
 
+def test_missing_program_is_file_not_found_under_limits_too() -> None:
+    spec = argv_spec("no-such-program-xyz", "--help")
+
+    result = run(make_request("shell", spec, limits=Limits(memory_bytes=256 * 1024**2)))
+
+    assert result.error_type == "FileNotFoundError"
+    assert result.error == "program not found: 'no-such-program-xyz'"
+
+
+def test_limited_programs_run_as_themselves_with_their_limits(tmp_path: Path) -> None:
+    script = tmp_path / "limits.sh"
+    script.write_text('#!/bin/sh\necho "$0 $1"; ulimit -v; ulimit -t\n')
+    script.chmod(0o755)
+    limits = Limits(memory_bytes=512 * 1024**2, cpu_seconds=5)
+
+    result = run(
+        make_request("shell", argv_spec("./limits.sh", "arg"), cwd=tmp_path, limits=limits)
+    )
+
+    assert result.ok, result.error
+    assert result.output["stdout"].split("\n")[:3] == ["./limits.sh arg", "524288", "5"]
+
+
 def test_memory_limit_stops_a_memory_hog() -> None:
     spec = argv_spec(PYTHON, "-c", "x = bytearray(2 * 1024**3)")
 

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import os
-import resource
 import signal
 import time
 from collections.abc import Mapping
@@ -183,27 +182,6 @@ def timeout_result(
 def invalid_spec(kind: str, problems: str) -> ActionResult:
     """A failed result for a spec that is not a valid action of ``kind``."""
     return failure(f"invalid {kind} action: {problems}", "InvalidAction")
-
-
-def set_resource_limits(memory_bytes: int | None, cpu_seconds: float | None) -> None:
-    """Apply RLIMIT_AS and RLIMIT_CPU to the calling process (meant for a fresh child).
-
-    CPU: the soft limit (SIGXCPU) at ``ceil(cpu_seconds)``, the hard limit (SIGKILL) one
-    second later. Neither is raised above an existing hard limit.
-    """
-    if memory_bytes is not None:
-        _set_limit(resource.RLIMIT_AS, memory_bytes, memory_bytes)
-    if cpu_seconds is not None:
-        soft = max(1, math.ceil(cpu_seconds))
-        _set_limit(resource.RLIMIT_CPU, soft, soft + 1)
-
-
-def _set_limit(which: int, soft: int, hard: int) -> None:
-    _, current_hard = resource.getrlimit(which)
-    if current_hard != resource.RLIM_INFINITY:
-        hard = min(hard, current_hard)
-        soft = min(soft, hard)
-    resource.setrlimit(which, (soft, hard))
 
 
 async def run_action(

@@ -30,9 +30,9 @@ from autohub.engine.actions.base import (
     NotSerialisable,
     error_fields,
     json_safe,
-    set_resource_limits,
 )
 from autohub.engine.context import StepContext
+from autohub.rlimits import set_resource_limits
 
 Wire = dict[str, Any]
 

@@ -13,18 +13,20 @@ kept (decoded as UTF-8, errors replaced), the rest is drained and counted in a
 ``…[truncated N bytes]`` marker. Output: ``{"exit_code": n, "stdout": ..., "stderr": ...}``
 (a negative exit code is the signal that killed the program).
 
-Resource limits are set in the child by ``preexec_fn`` (only when a limit is given);
-it calls nothing but ``setrlimit``.
+Resource limits (only when one is given) are set by a small trampoline that then execs
+the program (:mod:`autohub.rlimits`); a program that is not found is reported before
+anything starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
+import shutil
 import signal
 import subprocess
+from pathlib import Path
 
 from autohub.engine.actions.base import (
     ActionRequest,
@@ -32,18 +34,26 @@ from autohub.engine.actions.base import (
     Limits,
     exception_result,
     failure,
-    set_resource_limits,
     signal_result,
     timeout_result,
 )
 from autohub.engine.actions.spec import parse_spec
 from autohub.registry.actions import ShellAction
+from autohub.rlimits import limited_argv
 
 GRACE_SECONDS = 2.0
 """How long a process group has between SIGTERM and SIGKILL."""
 
 _TAIL_BYTES = 4096
 _ERROR_LINE_CHARS = 300
+
+
+def _find_program(name: str, cwd: Path, environ: dict[str, str]) -> str | None:
+    """Where exec would find ``name`` (a path is taken from ``cwd``), or None."""
+    if os.sep in name:
+        path = cwd / name
+        return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+    return shutil.which(name, path=environ.get("PATH", os.defpath))
 
 
 async def run(request: ActionRequest) -> ActionResult:
@@ -56,25 +66,27 @@ async def run(request: ActionRequest) -> ActionResult:
     if not cwd.is_dir():
         return failure(f"working directory {str(cwd)!r} does not exist", "FileNotFoundError")
     limits = request.limits
-    preexec = None
+    environ = {**request.environ, **action.env}
+    command = list(argv)
     if limits.memory_bytes is not None or limits.cpu_seconds is not None:
-        preexec = functools.partial(set_resource_limits, limits.memory_bytes, limits.cpu_seconds)
+        if _find_program(argv[0], cwd, environ) is None:
+            return failure(f"program not found: {argv[0]!r}", "FileNotFoundError")
+        command = limited_argv(argv, limits.memory_bytes, limits.cpu_seconds)
     loop = asyncio.get_running_loop()
     try:
         transport, program = await loop.subprocess_exec(
             lambda: _Program(limits.output_bytes),
-            *argv,
+            *command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
-            env={**request.environ, **action.env},
+            env=environ,
             start_new_session=True,
-            preexec_fn=preexec,
         )
     except FileNotFoundError:
         return failure(f"program not found: {argv[0]!r}", "FileNotFoundError")
-    except (OSError, ValueError, subprocess.SubprocessError) as exc:  # preexec_fn errors too
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return exception_result(exc, prefix=f"cannot start {argv[0]!r}")
     try:
         return await _supervise(transport, program, request.timeout_seconds, limits)
