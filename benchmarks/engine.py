@@ -144,7 +144,8 @@ def children_peak_rss_mb() -> float:
     return total_kb / 1024
 
 
-STEP_KIND_ENV = "AUTOHUB_BENCH_STEP_KIND"
+STEP_KIND_ENV = "ENGINE_BENCH_STEP_KIND"
+"""Not AUTOHUB_*: the workers get no AUTOHUB_ variables."""
 NOOP_STEPS = {
     "sync": "def step(ctx):\n    return None\n",
     "async": "async def step(ctx):\n    return None\n",
