@@ -140,6 +140,24 @@ def test_resolve_timeline_and_correlate(cli, project):
     assert stderr.strip() == "error: no event with id 999999"
 
 
+def test_timeline_and_correlate_say_when_they_cut(cli, project):
+    ids = [
+        record(cli, "--type", "step_ran", "--status", "success", "--run", "r9")["id"]
+        for _ in range(3)
+    ]
+
+    cut = cli("events", "correlate", "--run", "r9", "--limit", "2", "--json", check=0)
+    whole = cli("events", "correlate", "--run", "r9", "--limit", "3", "--json", check=0)
+    timeline = cli("events", "timeline", "--limit", "1", check=0)
+
+    assert [e["id"] for e in json.loads(cut.stdout)] == ids[:2]
+    assert "only the first 2 events are shown; there are more" in cut.stderr
+    assert [e["id"] for e in json.loads(whole.stdout)] == ids
+    assert whole.stderr == ""
+    assert len(timeline.stdout.splitlines()) == 1
+    assert "only the first 1 events are shown" in timeline.stderr
+
+
 BAD_INPUT = [
     pytest.param(
         ["events", "--since", "yesterday"],

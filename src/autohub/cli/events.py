@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from autohub.cli.context import open_ready_hub, open_writable_hub
-from autohub.cli.output import print_json, short_json, stdout, when
+from autohub.cli.output import note, print_json, short_json, stdout, when
 from autohub.errors import InvalidInput
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when a command runs, not for --help
@@ -285,16 +285,13 @@ def timeline_command(
     ctx: typer.Context,
     project: Annotated[str | None, typer.Argument(help="Default: the config's project.")] = None,
     hours: Annotated[float, typer.Option("--hours", help="How far back.")] = 24,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 10_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """A project's events over the last N hours, oldest first."""
     with open_ready_hub(ctx) as hub:
-        events = hub.events.timeline(project or hub.project, hours)
-        if as_json:
-            print_json([e.to_dict() for e in events])
-            return
-        for event in events:
-            _print_line(event, False)
+        events = hub.events.timeline(project or hub.project, hours, limit=limit + 1)
+        _print_series(events, limit, as_json, "narrow it with --hours")
 
 
 @app.command("correlate")
@@ -305,13 +302,26 @@ def correlate_command(
     correlation: Annotated[
         str | None, typer.Option("--correlation", help="A correlation id.")
     ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 10_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Everything sharing a run or correlation id (or an event's), in order."""
     with open_ready_hub(ctx) as hub:
-        events = hub.events.correlate(event_id=event_id, run_id=run, correlation_id=correlation)
-        if as_json:
-            print_json([e.to_dict() for e in events])
-            return
+        events = hub.events.correlate(
+            event_id=event_id, run_id=run, correlation_id=correlation, limit=limit + 1
+        )
+        _print_series(events, limit, as_json, "page through them with `autohub events --run`")
+
+
+def _print_series(events: list[Event], limit: int, as_json: bool, how: str) -> None:
+    """Events oldest first; when there are more than ``limit``, the first ``limit`` and a
+    note on stderr saying so (never a silent cut)."""
+    more = len(events) > limit
+    events = events[:limit]
+    if as_json:
+        print_json([e.to_dict() for e in events])
+    else:
         for event in events:
             _print_line(event, False)
+    if more:
+        note(f"only the first {limit:,} events are shown; there are more ({how})")
