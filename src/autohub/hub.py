@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from autohub.store.events import EventStore
     from autohub.store.evidence import StoredJson
     from autohub.store.runs import RunRecord, RunStore
+    from autohub.store.tokens import TokenStore
 
 
 class Hub:
@@ -121,6 +122,12 @@ class Hub:
                 max_string_chars=sys.maxsize,
             )
         return stored
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        from autohub.store.tokens import TokenStore
+
+        return TokenStore(self.database, self.events)
 
     # -- runs ----------------------------------------------------------------------------
 

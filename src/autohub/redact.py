@@ -6,7 +6,7 @@ Two kinds of secret are replaced with ``[REDACTED]``:
   variables), wherever they appear inside a string;
 * secret-looking patterns: ``password=...``, ``api_key: ...``, ``token=...``,
   bearer/basic credentials, credentials in URLs, private key blocks, AWS access
-  key ids, GitHub/Slack/OpenAI-style tokens and JWTs.
+  key ids, GitHub/Slack/OpenAI-style tokens, JWTs and autohub API tokens.
 
 In structured data, the values of secret-named keys (``password``, ``api_key``,
 ``auth_token``, ``Authorization``...) are redacted whole, and keys are redacted
@@ -43,6 +43,7 @@ _PATTERNS = [
     r"(?P<slack>\bxox[abprs]-[A-Za-z0-9-]{10,})",
     r"(?P<sk>\bsk-[A-Za-z0-9_-]{20,})",
     r"(?P<jwt>\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+)",
+    r"(?P<autohub>\bahk_[A-Za-z0-9_-]{20,})",  # autohub API token secrets
 ]
 _PATTERN = re.compile("|".join(_PATTERNS), re.DOTALL)
 _TRIGGERS = (
@@ -60,6 +61,7 @@ _TRIGGERS = (
     "xox",
     "sk-",
     "eyj",
+    "ahk_",
 )
 """Lower-cased, every text ``_PATTERN`` can match holds one of these or ``_GITHUB`` or
 ``_URL_CREDENTIALS``, and so does every secret key name (``is_secret_key``). Few and

@@ -24,6 +24,7 @@ TABLES = {
     "lock_tokens",
     "lock_leases",
     "lock_waiters",
+    "api_tokens",
 }
 EVENT_INDEXES = {
     "ix_automation_events_project_type_created",
@@ -73,6 +74,7 @@ def test_upgrade_from_empty_creates_the_tables_and_indexes(empty_database: Datab
     assert index_names(empty_database, "automation_events") >= EVENT_INDEXES
     assert "uq_automation_events_uid" in unique_constraints(empty_database, "automation_events")
     assert "ix_definitions_name_last_seen" in index_names(empty_database, "definitions")
+    assert "uq_api_tokens_secret_sha256" in unique_constraints(empty_database, "api_tokens")
     assert migrations.current_revision(empty_database) == migrations.HEAD
     migrations.require_current(empty_database)
 
@@ -150,7 +152,7 @@ def test_require_current_on_an_older_revision_asks_for_an_upgrade(database: Data
 
     message = str(caught.value)
     assert "at revision 0001" in message
-    assert "needs 0002" in message
+    assert f"needs {migrations.HEAD}" in message
     assert "autohub db upgrade" in message
 
 
@@ -194,7 +196,7 @@ def test_upgrading_from_0001_keeps_the_events_already_recorded(
 
     assert migrations.current_revision(empty_database) == migrations.HEAD
     assert store.get(first.id or 0).evidence == {"kept": True}
-    assert {"runs", "run_steps", "step_attempts"} <= table_names(empty_database)
+    assert {"runs", "run_steps", "step_attempts", "api_tokens"} <= table_names(empty_database)
     migrations.downgrade(empty_database, "0001")
     assert store.get(first.id or 0).evidence == {"kept": True}
     assert "runs" not in table_names(empty_database)

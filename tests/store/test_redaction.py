@@ -42,6 +42,11 @@ PATTERNS = [
     ),
     ("github-token", "push with ghp_" + "A1b2C3d4E5" * 4, "A1b2C3d4E5" * 4),
     ("escaped-json", r'body="{\"password\": \"hunter2escaped\"}"', "hunter2escaped"),
+    (
+        "autohub-token",
+        "client configured with ahk_Q2hhbmdlTWVQbGVhc2VUaGlzSXNBVGVzdA now",
+        "Q2hhbmdlTWVQbGVhc2VUaGlzSXNBVGVzdA",
+    ),
 ]
 
 

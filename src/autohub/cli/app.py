@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from autohub import __version__
-from autohub.cli import db, definitions, events, init, runs
+from autohub.cli import db, definitions, events, init, runs, tokens
 from autohub.cli.output import print_error
 from autohub.errors import AutohubError, InvalidInput, MigrationRequired, ProblemsError
 
@@ -61,6 +61,7 @@ app.command("cancel")(runs.cancel_command)
 app.command("resume")(runs.resume_command)
 app.add_typer(events.app, name="events")
 app.add_typer(db.app, name="db")
+app.add_typer(tokens.app, name="token")
 
 
 EXIT_FAILURE = 1

@@ -203,3 +203,17 @@ lock_waiters = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("key", "holder", name="uq_lock_waiters_key_holder"),
 )
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("projects", JSONValue, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime()),
+    sa.Column("revoked_at", UTCDateTime()),
+    sa.UniqueConstraint("secret_sha256", name="uq_api_tokens_secret_sha256"),
+)
