@@ -56,6 +56,21 @@ class EventsConfig(BaseModel):
     spool_dir: str = f"{STATE_DIR}/spool"
 
 
+class ServerConfig(BaseModel):
+    """The ``server:`` section (``autohub serve``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    metrics_open: bool = False
+    """Whether ``/metrics`` answers without a token (for a scraper on a private network)."""
+    stuck_run_seconds: float = Field(default=3600, gt=0)
+    """A running run whose lease expired this long ago counts as stuck for ``/ready``."""
+    max_stuck_runs: int = Field(default=0, ge=0)
+    """``/ready`` answers 503 when more runs than this are stuck."""
+
+
 class ConfigFile(BaseModel):
     """The keys autohub.yaml may hold. Definition sections are validated by the registry."""
 
@@ -67,6 +82,7 @@ class ConfigFile(BaseModel):
     modules: list[str] = Field(default_factory=list)
     automations_dir: str = "automations"
     events: EventsConfig = Field(default_factory=EventsConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
     defaults: dict[str, Any] = Field(default_factory=dict)
     breakers: dict[str, Any] = Field(default_factory=dict)
     automations: dict[str, Any] = Field(default_factory=dict)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from autohub.engine.runner import ProgressCallback, Runner
     from autohub.registry.loader import Definition, Registry
     from autohub.registry.models import Automation
+    from autohub.store.breakers import BreakerStore
     from autohub.store.database import Database
     from autohub.store.definitions import DefinitionStore
     from autohub.store.events import EventStore
@@ -124,6 +125,12 @@ class Hub:
         return stored
 
     @cached_property
+    def breakers(self) -> BreakerStore:
+        from autohub.store.breakers import BreakerStore
+
+        return BreakerStore(self.database, self.events)
+
+    @cached_property
     def tokens(self) -> TokenStore:
         from autohub.store.tokens import TokenStore
 
@@ -214,7 +221,6 @@ class Hub:
         from autohub.engine.executor import LocalExecutor
         from autohub.engine.runner import Runner
         from autohub.engine.steps import StepRunner
-        from autohub.store.breakers import BreakerStore
         from autohub.store.locks import LockStore
 
         locks = LockStore(self.database, self.events)
@@ -223,7 +229,7 @@ class Hub:
             secrets=self.config.secrets,
             project_root=self.config.root,
             clock=self.runs.clock,
-            breakers=BreakerStore(self.database, self.events),
+            breakers=self.breakers,
             breaker_policies=self.registry.breakers,
             locks=locks,
         )

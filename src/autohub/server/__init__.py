@@ -1,0 +1,1 @@
+"""The HTTP face of autohub: FastAPI on uvicorn (``autohub serve``)."""

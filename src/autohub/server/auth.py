@@ -1,0 +1,57 @@
+"""Bearer-token authentication and role checks; every denial is an audit event."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from autohub.hub import Hub
+from autohub.store.tokens import ROLES, ApiToken
+
+Denial = JSONResponse
+
+
+class Authenticator:
+    """Checks a request's bearer token against the store."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def check(self, request: Request, role: str) -> ApiToken | Denial:
+        """The request's token when it may act as ``role``; otherwise the denial to send
+        (401 without a valid token, 403 with too small a role), recorded as an event."""
+        header = request.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        token = None
+        if scheme.lower() == "bearer" and secret:
+            token = self.hub.tokens.authenticate(secret.strip())
+        if token is None:
+            reason = "missing bearer token" if not header else "invalid or expired token"
+            self._record(request, reason, None)
+            return _error(401, "unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
+        if ROLES.index(token.role) < ROLES.index(role):
+            reason = f"role {token.role} may not do this (needs {role})"
+            self._record(request, reason, token)
+            return _error(403, "forbidden", reason)
+        return token
+
+    def _record(self, request: Request, reason: str, token: ApiToken | None) -> None:
+        self.hub.events.record(
+            "api.denied",
+            token.projects[0] if token is not None else self.hub.project,
+            "failed",
+            detected_from="server",
+            evidence={
+                "method": request.method,
+                "path": request.url.path,
+                "reason": reason,
+                "token": token.id if token is not None else None,
+                "client": request.client.host if request.client else None,
+            },
+        )
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Denial:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )

@@ -1,0 +1,138 @@
+"""What the seed endpoints report: liveness, readiness and the status document.
+
+Readiness reflects progress, not only that the process is up: the store must answer,
+its schema must be current, and no more runs than allowed may be stuck (running, with a
+lease that expired long ago: nobody is advancing them).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from autohub.errors import AutohubError
+from autohub.hub import Hub
+from autohub.store import migrations
+from autohub.store.breakers import CLOSED
+from autohub.store.schema import runs, step_attempts
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Probes:
+    """The server's view of itself and its store."""
+
+    hub: Hub
+    started_at: datetime
+    started_monotonic: float = field(default_factory=time.monotonic)
+
+    @property
+    def uptime_seconds(self) -> float:
+        return time.monotonic() - self.started_monotonic
+
+    def readiness(self) -> list[Check]:
+        """Every readiness check; the server is ready when all pass."""
+        try:
+            self.hub.database.ping()
+        except AutohubError as exc:
+            return [Check("store", False, exc.message)]
+        checks = [Check("store", True, self.hub.database.display_url)]
+        try:
+            migrations.require_current(self.hub.database)
+            checks.append(Check("migrations", True, f"at revision {migrations.HEAD}"))
+        except AutohubError as exc:
+            return [*checks, Check("migrations", False, exc.message)]
+        settings = self.hub.config.file.server
+        stuck = self.stuck_runs()
+        checks.append(
+            Check(
+                "runs",
+                stuck <= settings.max_stuck_runs,
+                f"{stuck} stuck (running, lease expired over "
+                f"{settings.stuck_run_seconds:g} s ago); at most {settings.max_stuck_runs}",
+            )
+        )
+        return checks
+
+    def stuck_runs(self) -> int:
+        settings = self.hub.config.file.server
+        limit = self.hub.runs.clock() - timedelta(seconds=settings.stuck_run_seconds)
+        statement = (
+            sa.select(sa.func.count().label("n"))
+            .select_from(runs)
+            .where(runs.c.state == "running", runs.c.lease_expires_at < limit)
+        )
+        return int(self.hub.database.fetch(statement, "count stuck runs")[0]["n"])
+
+    def status(self) -> dict[str, Any]:
+        """The seed's status document: healthy, degraded or failed, and why."""
+        checks = self.readiness()
+        store_ok = checks[0].ok
+        open_breakers: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
+        stages: list[dict[str, Any]] = []
+        if store_ok and all(check.ok for check in checks if check.name == "migrations"):
+            open_breakers = [
+                {"name": name, "state": state.state, "failures": state.failures,
+                 "opened_at": state.opened_at.isoformat() if state.opened_at else None}
+                for name, state in self.hub.breakers.all().items()
+                if state.state != CLOSED
+            ]  # fmt: skip
+            counts = self.run_counts()
+            stages = self.stages()
+        failed = not all(check.ok for check in checks)
+        status = "failed" if failed else "degraded" if open_breakers else "healthy"
+        return {
+            "status": status,
+            "started_at": self.started_at.isoformat(),
+            "uptime_seconds": round(self.uptime_seconds, 3),
+            "execution_count": sum(counts.values()),
+            "runs_by_state": counts,
+            "checks": [check.__dict__ for check in checks],
+            "stages": stages,
+            "open_breakers": open_breakers,
+        }
+
+    def run_counts(self) -> dict[str, int]:
+        statement = sa.select(runs.c.state, sa.func.count().label("n")).group_by(runs.c.state)
+        return {
+            row["state"]: int(row["n"]) for row in self.hub.database.fetch(statement, "count runs")
+        }
+
+    def stages(self) -> list[dict[str, Any]]:
+        """Per automation step: attempts that succeeded, and retries (attempts after the
+        first), over every recorded run."""
+        statement = (
+            sa.select(
+                runs.c.automation,
+                step_attempts.c.step_id,
+                sa.func.sum(sa.case((step_attempts.c.outcome == "succeeded", 1), else_=0)).label(
+                    "succeeded"
+                ),
+                sa.func.sum(sa.case((step_attempts.c.number > 1, 1), else_=0)).label("retries"),
+                sa.func.count().label("attempts"),
+            )
+            .select_from(step_attempts.join(runs, runs.c.id == step_attempts.c.run_id))
+            .group_by(runs.c.automation, step_attempts.c.step_id)
+            .order_by(runs.c.automation, step_attempts.c.step_id)
+        )
+        return [
+            {
+                "automation": row["automation"],
+                "stage": row["step_id"],
+                "succeeded": int(row["succeeded"] or 0),
+                "retries": int(row["retries"] or 0),
+                "attempts": int(row["attempts"]),
+            }
+            for row in self.hub.database.fetch(statement, "read stages")
+        ]
