@@ -135,3 +135,162 @@ def test_metrics_can_be_opened_by_config(cli, project):
 
     assert metrics.status_code == 200
     assert "automation_status" in metrics.text
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+ROLE_MATRIX = [
+    # (method, path, least role that may call it)
+    ("GET", "/v1/automations", "viewer"),
+    ("GET", "/v1/runs", "viewer"),
+    ("GET", "/v1/events", "viewer"),
+    ("GET", "/status", "viewer"),
+    ("POST", "/v1/runs", "operator"),
+    ("POST", "/v1/events/{event}/resolve", "operator"),
+]
+ROLES = ("viewer", "operator", "admin")
+
+
+def test_every_role_may_do_what_its_role_allows_and_no_more(cli, project):
+    secrets = {role: token(cli, role) for role in ROLES}
+    event = json.loads(
+        cli("events", "record", "--type", "probe", "--status", "failed", "--json", check=0).stdout
+    )
+    bodies = {"/v1/runs": {"automation": "hello", "params": {"who": "matrix"}}}
+
+    outcomes = {}
+    with serving(cli) as client:
+        for method, path, least in ROLE_MATRIX:
+            url = path.format(event=event["id"])
+            for role in ROLES:
+                answer = client.request(
+                    method, url, headers=bearer(secrets[role]), json=bodies.get(path)
+                )
+                allowed = ROLES.index(role) >= ROLES.index(least)
+                outcomes[(path, role)] = (answer.status_code < 400, allowed, answer.text[:200])
+            anonymous = client.request(method, url, json=bodies.get(path))
+            outcomes[(path, "none")] = (anonymous.status_code == 401, True, anonymous.text[:200])
+
+    wrong = {key: text for key, (ok, expected, text) in outcomes.items() if ok != expected}
+    assert wrong == {}
+
+
+def test_a_triggered_run_executes_and_its_key_returns_the_same_run(cli, project):
+    operator = bearer(token(cli, "operator"))
+    body = {"automation": "hello", "params": {"who": "api"}, "idempotency_key": "deploy-42"}
+
+    with serving(cli) as client:
+        first = client.post("/v1/runs", json=body, headers=operator)
+        again = client.post("/v1/runs", json=body, headers=operator)
+        run_id = first.json()["run"]["id"]
+        deadline = time.monotonic() + 60
+        while True:
+            shown = client.get(f"/v1/runs/{run_id}", headers=operator).json()
+            if shown["state"] not in ("pending", "running") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+
+    assert (first.status_code, first.json()["created"]) == (201, True)
+    assert (again.status_code, again.json()["created"]) == (200, False)
+    assert again.json()["run"]["id"] == run_id
+    assert shown["state"] == "succeeded"
+    assert shown["trigger"] == "api"
+    assert [step["step_id"] for step in shown["steps"]] == ["greet"]
+    assert shown["steps"][0]["output"]["stdout"] == "hello, api\n"
+    assert len(shown["attempts"]) == 1
+
+
+def test_bad_requests_get_json_errors_naming_the_field(cli, project):
+    operator = bearer(token(cli, "operator"))
+
+    with serving(cli) as client:
+        not_a_dict = client.post(
+            "/v1/runs", json={"automation": "hello", "params": "x"}, headers=operator
+        )
+        bad_param = client.post(
+            "/v1/runs", json={"automation": "hello", "params": {"who": 5}}, headers=operator
+        )
+        unknown = client.post("/v1/runs", json={"automation": "nope"}, headers=operator)
+        too_large = client.post(
+            "/v1/runs",
+            content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+            headers={**operator, "content-type": "application/json"},
+        )
+        bad_limit = client.get("/v1/events", params={"limit": 0}, headers=operator)
+        bad_cursor = client.get("/v1/events", params={"cursor": "zzz"}, headers=operator)
+
+    assert not_a_dict.status_code == 422
+    assert not_a_dict.json()["error"]["field"] == "body.params"
+    assert bad_param.status_code == 400
+    assert bad_param.json()["error"] == {
+        "code": "invalid_input",
+        "message": "invalid params: param who: 5 is not a string",
+    }
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")
+    assert (too_large.status_code, too_large.json()["error"]["code"]) == (413, "too_large")
+    assert bad_limit.status_code == 422
+    assert bad_limit.json()["error"]["field"] == "query.limit"
+    assert bad_cursor.status_code == 400
+    assert "cursor" in bad_cursor.json()["error"]["message"]
+
+
+def test_a_token_sees_only_its_projects(cli, project):
+    own = bearer(token(cli, "operator"))
+    other = json.loads(
+        cli("token", "create", "--role", "admin", "-p", "elsewhere", "--json", check=0).stdout
+    )
+    foreign = bearer(other["secret"])
+    cli("run", "hello", "-p", "who=mine", check=0)
+
+    with serving(cli) as client:
+        run_id = client.get("/v1/runs", headers=own).json()[0]["id"]
+        mine = client.get(f"/v1/runs/{run_id}", headers=own)
+        theirs = client.get(f"/v1/runs/{run_id}", headers=foreign)
+        automations = client.get("/v1/automations", headers=foreign)
+        trigger = client.post("/v1/runs", json={"automation": "hello"}, headers=foreign)
+        events = client.get("/v1/events", params={"project": "proj"}, headers=foreign)
+
+    assert mine.status_code == 200
+    assert theirs.status_code == 404
+    assert automations.json() == []
+    assert trigger.status_code == 404
+    assert events.status_code == 404
+
+
+def test_events_page_with_a_cursor_and_resolve(cli, project):
+    viewer, operator = bearer(token(cli, "viewer")), bearer(token(cli, "operator"))
+    for n in range(3):
+        cli(
+            "events",
+            "record",
+            "--type",
+            "paged",
+            "--status",
+            "warning",
+            "--evidence",
+            f'{{"n": {n}}}',
+            check=0,
+        )
+
+    with serving(cli) as client:
+        first = client.get(
+            "/v1/events", params={"type": "paged", "limit": 2}, headers=viewer
+        ).json()
+        second = client.get(
+            "/v1/events",
+            params={"type": "paged", "limit": 2, "cursor": first["next_cursor"]},
+            headers=viewer,
+        ).json()
+        newest = first["events"][0]["id"]
+        resolved = client.post(f"/v1/events/{newest}/resolve", headers=operator)
+        unresolved = client.get(
+            "/v1/events", params={"type": "paged", "unresolved": "true"}, headers=viewer
+        ).json()
+
+    assert [e["evidence"]["n"] for e in first["events"] + second["events"]] == [2, 1, 0]
+    assert second["next_cursor"] is None
+    assert resolved.status_code == 200
+    assert resolved.json()["resolved_at"] is not None
+    assert [e["evidence"]["n"] for e in unresolved["events"]] == [1, 0]

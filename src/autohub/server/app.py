@@ -3,19 +3,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 import autohub
 from autohub.clock import utcnow
+from autohub.errors import (
+    AutohubError,
+    InvalidInput,
+    MigrationRequired,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from autohub.hub import Hub
+from autohub.server.api import api_router
 from autohub.server.auth import Authenticator, Denial
 from autohub.server.metrics import exposition
 from autohub.server.probes import Probes
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Request bodies larger than this are refused (413) before they are read."""
+_ERROR_STATUS: list[tuple[type[AutohubError], int, str]] = [
+    (NotFound, 404, "not_found"),
+    (MigrationRequired, 503, "migration_required"),
+    (StoreUnavailable, 503, "store_unavailable"),
+    (StoreError, 503, "store_error"),
+    (InvalidInput, 400, "invalid_input"),
+    (AutohubError, 400, "invalid_input"),
+]
 
 
 def create_app(hub: Hub) -> FastAPI:
@@ -28,6 +50,29 @@ def create_app(hub: Hub) -> FastAPI:
     probes = Probes(hub, started_at=utcnow())
     auth = Authenticator(hub)
     app.state.probes = probes
+    app.include_router(api_router(hub, auth))
+
+    @app.exception_handler(AutohubError)
+    async def autohub_error(_request: Request, exc: AutohubError) -> JSONResponse:
+        status, code = next((s, c) for kind, s, c in _ERROR_STATUS if isinstance(exc, kind))
+        return error_response(status, code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(part) for part in first["loc"])
+        return error_response(422, "invalid_request", f"{field}: {first['msg']}", field=field)
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return error_response(
+                413, "too_large", f"request body over {MAX_BODY_BYTES} bytes", field="body"
+            )
+        return await call_next(request)
 
     @app.get("/health", tags=["probes"])
     async def health() -> dict[str, Any]:
@@ -63,3 +108,11 @@ def create_app(hub: Hub) -> FastAPI:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    """The JSON error every failure answers with: a stable code, a message, the field."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return JSONResponse({"error": error}, status_code=status)

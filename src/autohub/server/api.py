@@ -1,0 +1,253 @@
+"""REST API v1: automations, runs and events, each seen only by tokens of its project.
+
+A resource of a project the token does not see answers 404, as if it did not exist.
+Triggered runs are executed by a detached ``autohub resume RUN`` process (the local
+executor of the server for now), so that a crash of one run never takes the server down.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from autohub.errors import InvalidInput, NotFound
+from autohub.hub import Hub
+from autohub.server.auth import Authenticator, Denial
+from autohub.store.events import EventFilter
+from autohub.store.tokens import ApiToken
+
+
+class TriggerRun(BaseModel):
+    """``POST /v1/runs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    automation: str = Field(max_length=200)
+    params: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+Grant = Callable[[Request, str], Awaitable[ApiToken | Denial]]
+
+
+def api_router(hub: Hub, auth: Authenticator) -> APIRouter:
+    """Every ``/v1`` endpoint."""
+    router = APIRouter(prefix="/v1")
+
+    async def grant(request: Request, role: str) -> ApiToken | Denial:
+        return await run_in_threadpool(auth.check, request, role)
+
+    _automation_routes(router, hub, grant)
+    _run_routes(router, hub, grant)
+    _event_routes(router, hub, grant)
+    return router
+
+
+def _automation_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
+    @router.get("/automations", tags=["automations"])
+    async def list_automations(request: Request) -> Any:
+        """The automations of the token's projects."""
+        token = await grant(request, "viewer")
+        if isinstance(token, Denial):
+            return token
+        return [
+            _automation(definition, hub)
+            for definition in hub.registry
+            if _project_of(definition.automation.project, hub) in token.projects
+        ]
+
+    @router.get("/automations/{name}", tags=["automations"])
+    async def show_automation(request: Request, name: str) -> Any:
+        """One automation with its normalised content."""
+        token = await grant(request, "viewer")
+        if isinstance(token, Denial):
+            return token
+        definition = _visible_automation(hub, token, name)
+        return {**_automation(definition, hub), "content": definition.automation.content()}
+
+
+def _run_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
+    @router.get("/runs", tags=["runs"])
+    async def list_runs(
+        request: Request,
+        automation: str | None = None,
+        state: Annotated[list[str] | None, Query()] = None,
+        project: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ) -> Any:
+        """Runs, newest first, of one project (default: the token's only project)."""
+        token = await grant(request, "viewer")
+        if isinstance(token, Denial):
+            return token
+        chosen = _chosen_project(token, project)
+        runs = await run_in_threadpool(
+            hub.runs.list_runs,
+            automation=automation,
+            states=state or (),
+            project_id=chosen,
+            limit=limit,
+        )
+        return [run.to_dict() for run in runs]
+
+    @router.get("/runs/{run_id}", tags=["runs"])
+    async def show_run(request: Request, run_id: str) -> Any:
+        """A run with its steps and every attempt."""
+        token = await grant(request, "viewer")
+        if isinstance(token, Denial):
+            return token
+        run = await run_in_threadpool(_visible_run, hub, token, run_id)
+        steps = await run_in_threadpool(hub.runs.steps, run.id)
+        attempts = await run_in_threadpool(hub.runs.attempts, run.id)
+        return {
+            **run.to_dict(),
+            "steps": [step.to_dict() for step in steps],
+            "attempts": [attempt.to_dict() for attempt in attempts],
+        }
+
+    @router.post("/runs", tags=["runs"], status_code=201)
+    async def trigger_run(request: Request, body: TriggerRun) -> Any:
+        """Start a run (an operator token); the same idempotency key returns the same run
+        (200 instead of 201)."""
+        token = await grant(request, "operator")
+        if isinstance(token, Denial):
+            return token
+        _visible_automation(hub, token, body.automation)
+        run, created = await run_in_threadpool(
+            lambda: hub.start(
+                body.automation,
+                body.params,
+                trigger="api",
+                idempotency_key=body.idempotency_key,
+            )
+        )
+        if created:
+            _execute_detached(hub, run.id)
+        return JSONResponse(
+            {"run": run.to_dict(), "created": created}, status_code=201 if created else 200
+        )
+
+    @router.post("/runs/{run_id}/cancel", tags=["runs"])
+    async def cancel_run(request: Request, run_id: str) -> Any:
+        """Ask a run to stop (an operator token)."""
+        token = await grant(request, "operator")
+        if isinstance(token, Denial):
+            return token
+        run = await run_in_threadpool(_visible_run, hub, token, run_id)
+        cancelled = await run_in_threadpool(hub.runs.request_cancel, run.id)
+        return cancelled.to_dict()
+
+
+def _event_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
+    @router.get("/events", tags=["events"])
+    async def query_events(
+        request: Request,
+        project: str | None = None,
+        event_type: Annotated[list[str] | None, Query(alias="type")] = None,
+        status: Annotated[list[str] | None, Query()] = None,
+        run: str | None = None,
+        correlation: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        unresolved: bool = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        cursor: str | None = None,
+    ) -> Any:
+        """Events of one project, newest first, a page at a time (``next_cursor``)."""
+        token = await grant(request, "viewer")
+        if isinstance(token, Denial):
+            return token
+        where = EventFilter(
+            event_types=event_type or (),
+            statuses=status or (),
+            project_id=_chosen_project(token, project),
+            run_id=run,
+            correlation_id=correlation,
+            since=since,
+            until=until,
+            unresolved=unresolved,
+        )
+        page = await run_in_threadpool(lambda: hub.events.query(where, limit=limit, cursor=cursor))
+        return {"events": [e.to_dict() for e in page.events], "next_cursor": page.next_cursor}
+
+    @router.post("/events/{event_id}/resolve", tags=["events"])
+    async def resolve_event(request: Request, event_id: int) -> Any:
+        """Mark an event resolved (an operator token)."""
+        token = await grant(request, "operator")
+        if isinstance(token, Denial):
+            return token
+        event = await run_in_threadpool(hub.events.get, event_id)
+        if event.project_id not in token.projects:
+            raise NotFound(f"no event with id {event_id}")
+        resolved = await run_in_threadpool(hub.events.resolve, event_id)
+        return resolved.to_dict()
+
+
+def _project_of(project: str | None, hub: Hub) -> str:
+    return project or hub.project
+
+
+def _automation(definition: Any, hub: Hub) -> dict[str, Any]:
+    automation = definition.automation
+    return {
+        "name": definition.name,
+        "version": definition.version,
+        "project": _project_of(automation.project, hub),
+        "description": automation.description,
+        "triggers": [trigger.type for trigger in automation.triggers],
+        "steps": [step.id for step in automation.steps],
+        "source": definition.source,
+    }
+
+
+def _chosen_project(token: ApiToken, project: str | None) -> str:
+    if project is None:
+        if len(token.projects) == 1:
+            return token.projects[0]
+        raise InvalidInput(
+            f"project: this token sees {', '.join(token.projects)}: name one with ?project="
+        )
+    if project not in token.projects:
+        raise NotFound(f"no project {project!r}")
+    return project
+
+
+def _visible_automation(hub: Hub, token: ApiToken, name: str) -> Any:
+    definition = hub.registry.definitions.get(name)
+    if definition is None or _project_of(definition.automation.project, hub) not in (
+        token.projects
+    ):
+        raise NotFound(f"no automation named {name!r}")
+    return definition
+
+
+def _visible_run(hub: Hub, token: ApiToken, run_id: str) -> Any:
+    run = hub.runs.find(run_id)
+    if run.project_id not in token.projects:
+        raise NotFound(f"no run with id {run_id!r}")
+    return run
+
+
+def _execute_detached(hub: Hub, run_id: str) -> None:
+    """Execute the run in a process of its own (its output in .autohub/logs/RUN.log)."""
+    log_dir = hub.config.state_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "autohub"]
+    if hub.config.path is not None:
+        command += ["--config", str(hub.config.path)]
+    with open(log_dir / f"{run_id}.log", "ab") as log:
+        subprocess.Popen(
+            [*command, "resume", run_id],
+            cwd=hub.config.root,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
