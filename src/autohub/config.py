@@ -69,6 +69,10 @@ class ServerConfig(BaseModel):
     """A running run whose lease expired this long ago counts as stuck for ``/ready``."""
     max_stuck_runs: int = Field(default=0, ge=0)
     """``/ready`` answers 503 when more runs than this are stuck."""
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    """Requests a minute per token (and bursts of as many); over it, 429 with Retry-After."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins a browser may call the API from; none (CORS off) by default."""
 
 
 class ConfigFile(BaseModel):

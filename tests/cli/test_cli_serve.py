@@ -149,6 +149,10 @@ ROLE_MATRIX = [
     ("GET", "/status", "viewer"),
     ("POST", "/v1/runs", "operator"),
     ("POST", "/v1/events/{event}/resolve", "operator"),
+    ("GET", "/v1/breakers", "viewer"),
+    ("POST", "/v1/breakers/deploy-target/reset", "operator"),
+    ("GET", "/v1/tokens", "admin"),
+    ("POST", "/v1/tokens", "admin"),
 ]
 ROLES = ("viewer", "operator", "admin")
 
@@ -158,7 +162,10 @@ def test_every_role_may_do_what_its_role_allows_and_no_more(cli, project):
     event = json.loads(
         cli("events", "record", "--type", "probe", "--status", "failed", "--json", check=0).stdout
     )
-    bodies = {"/v1/runs": {"automation": "hello", "params": {"who": "matrix"}}}
+    bodies = {
+        "/v1/runs": {"automation": "hello", "params": {"who": "matrix"}},
+        "/v1/tokens": {"role": "viewer", "projects": ["proj"]},
+    }
 
     outcomes = {}
     with serving(cli) as client:
@@ -294,3 +301,88 @@ def test_events_page_with_a_cursor_and_resolve(cli, project):
     assert resolved.status_code == 200
     assert resolved.json()["resolved_at"] is not None
     assert [e["evidence"]["n"] for e in unresolved["events"]] == [1, 0]
+
+
+def test_breakers_are_listed_and_reset(cli, project):
+    viewer, operator = bearer(token(cli, "viewer")), bearer(token(cli, "operator"))
+
+    with serving(cli) as client:
+        listed = client.get("/v1/breakers", headers=viewer)
+        reset = client.post("/v1/breakers/deploy-target/reset", headers=operator)
+        unknown = client.post("/v1/breakers/nope/reset", headers=operator)
+
+    assert listed.json() == [
+        {"name": "deploy-target", "state": "closed", "failures": 0, "opened_at": None}
+    ]
+    assert reset.status_code == 200
+    assert reset.json()["state"] == "closed"
+    assert unknown.status_code == 404
+
+
+def test_admins_manage_tokens_of_their_projects(cli, project):
+    admin = bearer(token(cli, "admin"))
+
+    with serving(cli) as client:
+        created = client.post(
+            "/v1/tokens",
+            json={"role": "operator", "projects": ["proj"], "expires_in_seconds": 3600},
+            headers=admin,
+        )
+        secret = created.json()["secret"]
+        works = client.get("/v1/runs", headers=bearer(secret))
+        foreign = client.post(
+            "/v1/tokens", json={"role": "viewer", "projects": ["elsewhere"]}, headers=admin
+        )
+        bad_role = client.post(
+            "/v1/tokens", json={"role": "root", "projects": ["proj"]}, headers=admin
+        )
+        listed = client.get("/v1/tokens", headers=admin).json()
+        revoked = client.delete(f"/v1/tokens/{created.json()['id']}", headers=admin)
+        after = client.get("/v1/runs", headers=bearer(secret))
+
+    assert created.status_code == 201
+    assert secret.startswith("ahk_")
+    assert works.status_code == 200
+    assert foreign.status_code == 404
+    assert bad_role.status_code == 400
+    assert "role: 'root'" in bad_role.json()["error"]["message"]
+    assert created.json()["id"] in {t["id"] for t in listed}
+    assert all("secret" not in t for t in listed)
+    assert revoked.status_code == 200
+    assert after.status_code == 401
+
+
+def test_a_token_over_its_rate_limit_gets_429_with_retry_after(cli, project):
+    config = project.path("autohub.yaml")
+    config.write_text(config.read_text() + "\nserver:\n  rate_limit_per_minute: 3\n")
+    viewer = bearer(token(cli, "viewer"))
+    other = bearer(token(cli, "viewer"))
+
+    with serving(cli) as client:
+        answers = [client.get("/v1/runs", headers=viewer) for _ in range(4)]
+        another = client.get("/v1/runs", headers=other)
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["error"]["code"] == "rate_limited"
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    assert another.status_code == 200, "the limit is per token"
+
+
+def test_cors_is_off_by_default_and_allows_configured_origins(cli, project):
+    preflight = {
+        "Origin": "https://ops.example.com",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    with serving(cli) as client:
+        closed = client.options("/v1/runs", headers=preflight)
+    config = project.path("autohub.yaml")
+    config.write_text(
+        config.read_text() + '\nserver:\n  cors_origins: ["https://ops.example.com"]\n'
+    )
+    with serving(cli) as client:
+        opened = client.options("/v1/runs", headers=preflight)
+
+    assert "access-control-allow-origin" not in closed.headers
+    assert opened.status_code == 200
+    assert opened.headers["access-control-allow-origin"] == "https://ops.example.com"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -48,6 +48,8 @@ def api_router(hub: Hub, auth: Authenticator) -> APIRouter:
     _automation_routes(router, hub, grant)
     _run_routes(router, hub, grant)
     _event_routes(router, hub, grant)
+    _breaker_routes(router, hub, grant)
+    _token_routes(router, hub, grant)
     return router
 
 
@@ -188,6 +190,96 @@ def _event_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
             raise NotFound(f"no event with id {event_id}")
         resolved = await run_in_threadpool(hub.events.resolve, event_id)
         return resolved.to_dict()
+
+
+def _breaker_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
+    """Breakers are declared in the project's autohub.yaml: a token of that project sees
+    them."""
+
+    @router.get("/breakers", tags=["breakers"])
+    async def list_breakers(request: Request) -> Any:
+        """Every breaker the project declares, with its shared state."""
+        token = await grant(request, "viewer")
+        if isinstance(token, Denial):
+            return token
+        _chosen_project(token, hub.project)
+        states = await run_in_threadpool(hub.breakers.all)
+        return [
+            _breaker(name, states.get(name)) for name in sorted({*hub.registry.breakers, *states})
+        ]
+
+    @router.post("/breakers/{name}/reset", tags=["breakers"])
+    async def reset_breaker(request: Request, name: str) -> Any:
+        """Close a breaker by hand (an operator token); a breaker.closed event is written."""
+        token = await grant(request, "operator")
+        if isinstance(token, Denial):
+            return token
+        _chosen_project(token, hub.project)
+        if name not in hub.registry.breakers:
+            raise NotFound(f"no breaker named {name!r}")
+        state = await run_in_threadpool(lambda: hub.breakers.reset(name, project_id=hub.project))
+        return _breaker(name, state)
+
+
+class NewToken(BaseModel):
+    """``POST /v1/tokens``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str
+    projects: list[str] = Field(min_length=1)
+    expires_in_seconds: float | None = Field(default=None, gt=0)
+    name: str | None = None
+
+
+def _token_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
+    """Token management (an admin token), within the admin's own projects."""
+
+    @router.get("/tokens", tags=["tokens"])
+    async def list_tokens(request: Request, show_all: bool = Query(False, alias="all")) -> Any:
+        """Tokens of the admin's projects, without their secrets."""
+        token = await grant(request, "admin")
+        if isinstance(token, Denial):
+            return token
+        tokens = await run_in_threadpool(lambda: hub.tokens.list(include_inactive=show_all))
+        return [t.to_dict() for t in tokens if set(t.projects) <= set(token.projects)]
+
+    @router.post("/tokens", tags=["tokens"], status_code=201)
+    async def create_token(request: Request, body: NewToken) -> Any:
+        """A new token and its secret, shown this once."""
+        token = await grant(request, "admin")
+        if isinstance(token, Denial):
+            return token
+        for project in body.projects:
+            _chosen_project(token, project)
+        lifetime = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
+        created, secret = await run_in_threadpool(
+            lambda: hub.tokens.create(body.role, body.projects, expires_in=lifetime, name=body.name)
+        )
+        return {**created.to_dict(), "secret": secret}
+
+    @router.delete("/tokens/{token_id}", tags=["tokens"])
+    async def revoke_token(request: Request, token_id: str) -> Any:
+        """Revoke a token at once."""
+        token = await grant(request, "admin")
+        if isinstance(token, Denial):
+            return token
+        target = await run_in_threadpool(hub.tokens.get, token_id)
+        if not set(target.projects) <= set(token.projects):
+            raise NotFound(f"no token with id {token_id!r}")
+        revoked = await run_in_threadpool(hub.tokens.revoke, token_id)
+        return revoked.to_dict()
+
+
+def _breaker(name: str, state: Any) -> dict[str, Any]:
+    if state is None:
+        return {"name": name, "state": "closed", "failures": 0, "opened_at": None}
+    return {
+        "name": name,
+        "state": state.state,
+        "failures": state.failures,
+        "opened_at": state.opened_at.isoformat() if state.opened_at else None,
+    }
 
 
 def _project_of(project: str | None, hub: Hub) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -51,6 +52,14 @@ def create_app(hub: Hub) -> FastAPI:
     auth = Authenticator(hub)
     app.state.probes = probes
     app.include_router(api_router(hub, auth))
+    origins = hub.config.file.server.cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
 
     @app.exception_handler(AutohubError)
     async def autohub_error(_request: Request, exc: AutohubError) -> JSONResponse:

@@ -6,6 +6,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from autohub.hub import Hub
+from autohub.server.ratelimit import RateLimiter, retry_after_header
 from autohub.store.tokens import ROLES, ApiToken
 
 Denial = JSONResponse
@@ -16,10 +17,12 @@ class Authenticator:
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
+        self.limiter = RateLimiter(hub.config.file.server.rate_limit_per_minute)
 
     def check(self, request: Request, role: str) -> ApiToken | Denial:
         """The request's token when it may act as ``role``; otherwise the denial to send
-        (401 without a valid token, 403 with too small a role), recorded as an event."""
+        (401 without a valid token, 403 with too small a role, 429 over the token's rate
+        limit), recorded as an event."""
         header = request.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
         token = None
@@ -33,6 +36,13 @@ class Authenticator:
             reason = f"role {token.role} may not do this (needs {role})"
             self._record(request, reason, token)
             return _error(403, "forbidden", reason)
+        wait = self.limiter.acquire(token.id)
+        if wait is not None:
+            reason = f"over {self.limiter.per_minute} requests a minute for this token"
+            self._record(request, reason, token)
+            return _error(
+                429, "rate_limited", reason, headers={"Retry-After": retry_after_header(wait)}
+            )
         return token
 
     def _record(self, request: Request, reason: str, token: ApiToken | None) -> None:
