@@ -73,6 +73,10 @@ class ServerConfig(BaseModel):
     """Requests a minute per token (and bursts of as many); over it, 429 with Retry-After."""
     cors_origins: list[str] = Field(default_factory=list)
     """Origins a browser may call the API from; none (CORS off) by default."""
+    max_runs: int = Field(default=8, ge=1, le=1000)
+    """Runs the server executes at once."""
+    shutdown_grace_seconds: float = Field(default=30, ge=0)
+    """On SIGTERM, how long running runs have to finish before the server exits."""
 
 
 class ConfigFile(BaseModel):

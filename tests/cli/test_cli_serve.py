@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import subprocess
 import time
@@ -72,6 +73,7 @@ def test_the_seed_endpoints_answer_with_tokens_where_required(cli, project):
     assert [(c["name"], c["ok"]) for c in ready.json()["checks"]] == [
         ("store", True),
         ("migrations", True),
+        ("executor", True),
         ("runs", True),
     ]
     assert anonymous.status_code == 401
@@ -386,3 +388,69 @@ def test_cors_is_off_by_default_and_allows_configured_origins(cli, project):
     assert "access-control-allow-origin" not in closed.headers
     assert opened.status_code == 200
     assert opened.headers["access-control-allow-origin"] == "https://ops.example.com"
+
+
+def test_two_servers_on_one_store_execute_each_run_once(cli, project):
+    operator = bearer(token(cli, "operator"))
+
+    with serving(cli) as first, serving(cli) as second:
+        ids = [
+            client.post(
+                "/v1/runs",
+                json={"automation": "hello", "params": {"who": f"n{n}"}},
+                headers=operator,
+            ).json()["run"]["id"]
+            for n, client in enumerate([first, second] * 3)
+        ]
+        deadline = time.monotonic() + 90
+        while True:
+            shown = [first.get(f"/v1/runs/{run_id}", headers=operator).json() for run_id in ids]
+            if all(run["state"] == "succeeded" for run in shown) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+
+    assert [run["state"] for run in shown] == ["succeeded"] * 6
+    assert [len(run["attempts"]) for run in shown] == [1] * 6, "each step ran once"
+
+
+def test_sigterm_lets_a_running_run_finish(cli, project):
+    config = project.path("autohub.yaml")
+    config.write_text(
+        config.read_text().replace(
+            "automations:\n",
+            'automations:\n  nap:\n    steps:\n      - {id: sleep, shell: [sleep, "2"]}\n',
+            1,
+        )
+    )
+    operator = bearer(token(cli, "operator"))
+    port = _free_port()
+    server = cli.popen("serve", "--port", str(port))
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get("/health").status_code == 200:
+                        break
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            run_id = client.post("/v1/runs", json={"automation": "nap"}, headers=operator).json()[
+                "run"
+            ]["id"]
+            while client.get(f"/v1/runs/{run_id}", headers=operator).json()["state"] != "running":
+                assert time.monotonic() < deadline, "the run did not start"
+                time.sleep(0.05)
+        server.terminate()  # SIGTERM while the step sleeps
+        # uvicorn shuts down gracefully, then exits by the signal it caught
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stdout.close()
+        server.stderr.close()
+
+    runs = json.loads(cli("runs", "--json", check=0).stdout)
+    assert [(run["id"], run["state"]) for run in runs if run["automation"] == "nap"] == [
+        (run_id, "succeeded")
+    ]

@@ -1,14 +1,11 @@
 """REST API v1: automations, runs and events, each seen only by tokens of its project.
 
 A resource of a project the token does not see answers 404, as if it did not exist.
-Triggered runs are executed by a detached ``autohub resume RUN`` process (the local
-executor of the server for now), so that a crash of one run never takes the server down.
+Triggered runs are executed by the server's run executor (``server/executor.py``).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -38,15 +35,15 @@ class TriggerRun(BaseModel):
 Grant = Callable[[Request, str], Awaitable[ApiToken | Denial]]
 
 
-def api_router(hub: Hub, auth: Authenticator) -> APIRouter:
-    """Every ``/v1`` endpoint."""
+def api_router(hub: Hub, auth: Authenticator, *, on_run_created: Callable[[], None]) -> APIRouter:
+    """Every ``/v1`` endpoint; ``on_run_created`` tells the executor there is work."""
     router = APIRouter(prefix="/v1")
 
     async def grant(request: Request, role: str) -> ApiToken | Denial:
         return await run_in_threadpool(auth.check, request, role)
 
     _automation_routes(router, hub, grant)
-    _run_routes(router, hub, grant)
+    _run_routes(router, hub, grant, on_run_created)
     _event_routes(router, hub, grant)
     _breaker_routes(router, hub, grant)
     _token_routes(router, hub, grant)
@@ -76,7 +73,9 @@ def _automation_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
         return {**_automation(definition, hub), "content": definition.automation.content()}
 
 
-def _run_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
+def _run_routes(
+    router: APIRouter, hub: Hub, grant: Grant, on_run_created: Callable[[], None]
+) -> None:
     @router.get("/runs", tags=["runs"])
     async def list_runs(
         request: Request,
@@ -131,7 +130,7 @@ def _run_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
             )
         )
         if created:
-            _execute_detached(hub, run.id)
+            on_run_created()
         return JSONResponse(
             {"run": run.to_dict(), "created": created}, status_code=201 if created else 200
         )
@@ -325,21 +324,3 @@ def _visible_run(hub: Hub, token: ApiToken, run_id: str) -> Any:
     if run.project_id not in token.projects:
         raise NotFound(f"no run with id {run_id!r}")
     return run
-
-
-def _execute_detached(hub: Hub, run_id: str) -> None:
-    """Execute the run in a process of its own (its output in .autohub/logs/RUN.log)."""
-    log_dir = hub.config.state_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "autohub"]
-    if hub.config.path is not None:
-        command += ["--config", str(hub.config.path)]
-    with open(log_dir / f"{run_id}.log", "ab") as log:
-        subprocess.Popen(
-            [*command, "resume", run_id],
-            cwd=hub.config.root,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,6 +27,7 @@ from autohub.errors import (
 from autohub.hub import Hub
 from autohub.server.api import api_router
 from autohub.server.auth import Authenticator, Denial
+from autohub.server.executor import RunExecutor
 from autohub.server.metrics import exposition
 from autohub.server.probes import Probes
 
@@ -41,18 +43,33 @@ _ERROR_STATUS: list[tuple[type[AutohubError], int, str]] = [
 ]
 
 
-def create_app(hub: Hub) -> FastAPI:
-    """The application serving ``hub``'s project."""
+def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
+    """The application serving ``hub``'s project; with ``execute_runs``, it executes the
+    project's runs too (the run executor starts and stops with the application)."""
+    settings = hub.config.file.server
+    executor = RunExecutor(hub, max_runs=settings.max_runs) if execute_runs else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if executor is not None:
+            executor.start()
+        yield
+        if executor is not None:  # SIGTERM: no new runs; running ones get the grace period
+            await run_in_threadpool(executor.stop, settings.shutdown_grace_seconds)
+
     app = FastAPI(
         title="autohub",
         version=autohub.__version__,
         description="One hub for a team's automations: runs, events, breakers.",
+        lifespan=lifespan,
     )
-    probes = Probes(hub, started_at=utcnow())
+    probes = Probes(hub, started_at=utcnow(), executor=executor)
     auth = Authenticator(hub)
     app.state.probes = probes
-    app.include_router(api_router(hub, auth))
-    origins = hub.config.file.server.cors_origins
+    app.include_router(
+        api_router(hub, auth, on_run_created=executor.wake if executor else lambda: None)
+    )
+    origins = settings.cors_origins
     if origins:
         app.add_middleware(
             CORSMiddleware,

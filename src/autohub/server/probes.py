@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from autohub.errors import AutohubError
 from autohub.hub import Hub
+from autohub.server.executor import RunExecutor
 from autohub.store import migrations
 from autohub.store.breakers import CLOSED
 from autohub.store.schema import runs, step_attempts
@@ -34,6 +35,7 @@ class Probes:
 
     hub: Hub
     started_at: datetime
+    executor: RunExecutor | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
 
     @property
@@ -52,6 +54,8 @@ class Probes:
             checks.append(Check("migrations", True, f"at revision {migrations.HEAD}"))
         except AutohubError as exc:
             return [*checks, Check("migrations", False, exc.message)]
+        if self.executor is not None:
+            checks.append(self._executor_check(self.executor))
         settings = self.hub.config.file.server
         stuck = self.stuck_runs()
         checks.append(
@@ -63,6 +67,18 @@ class Probes:
             )
         )
         return checks
+
+    @staticmethod
+    def _executor_check(executor: RunExecutor) -> Check:
+        age = executor.age()
+        stalled_after = 3 * executor.poll_seconds + 10
+        if age is None:
+            return Check("executor", False, "not running")
+        return Check(
+            "executor",
+            age <= stalled_after,
+            f"last pass {age:.1f} s ago (stalled after {stalled_after:g} s)",
+        )
 
     def stuck_runs(self) -> int:
         settings = self.hub.config.file.server
