@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import math
 import os
 import pstats
@@ -67,7 +66,9 @@ from autohub.ids import new_id
 from autohub.redact import Redactor
 from autohub.store import migrations
 from autohub.store.database import Database
-from autohub.store.events import EventFilter, EventStore
+from autohub.store.driver_sql import sqlite_time
+from autohub.store.events import EVENT_COLUMNS, EventFilter, EventStore
+from autohub.store.evidence import compact_json
 
 # The targets of the issue (2-core machine).
 TARGET_RATE = {"sqlite": 20_000, "postgresql": 5_000}
@@ -90,25 +91,30 @@ WARMUP_QUERIES = 50
 REDACTION_CHECK_BATCHES = 3
 """The first batches are checked to come out of redaction unchanged (see EventFactory)."""
 
-COLUMNS = (
-    "uid",
-    "event_type",
-    "project_id",
-    "status",
-    "evidence",
-    "detected_from",
-    "metadata",
-    "created_at",
-    "resolved_at",
-    "run_id",
-    "correlation_id",
-    "parent_id",
-)
 
-
-def _json_dumps(value: Any) -> str:
-    # What autohub's engines use (store/database.py), so both databases hold the same text.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def _raw_rows(
+    events: Sequence[Event], time_value: Callable[[datetime], Any]
+) -> list[tuple[Any, ...]]:
+    """The rows of ``events`` for the bare driver, as autohub stores them: its JSON text
+    (``evidence.compact_json``), its time-ordered uids (the same index growth), and the
+    time in the form ``time_value`` gives."""
+    return [
+        (
+            new_id(),
+            e["event_type"],
+            e["project_id"],
+            e["status"],
+            compact_json(e["evidence"]),
+            e["detected_from"],
+            compact_json(e["metadata"]),
+            time_value(e["created_at"]),
+            None,
+            e["run_id"],
+            e["correlation_id"],
+            None,
+        )
+        for e in events
+    ]
 
 
 # -- the events ------------------------------------------------------------------------
@@ -328,7 +334,7 @@ class EventFactory:
 
 def evidence_sizes(seed: int, sample: int = 2000) -> list[int]:
     factory = EventFactory(seed, sample)
-    return [len(_json_dumps(e["evidence"]).encode()) for e in factory.batch(0, sample)]
+    return [len(compact_json(e["evidence"]).encode()) for e in factory.batch(0, sample)]
 
 
 def fake_secrets(seed: int) -> list[str]:
@@ -382,30 +388,12 @@ class SQLiteRawWriter:
     def __init__(self, url: str) -> None:
         self.connection = _sqlite_connect(url)
         self.sql = (
-            f"INSERT INTO automation_events ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT DO NOTHING"
+            f"INSERT INTO automation_events ({', '.join(EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)}) ON CONFLICT DO NOTHING"
         )
 
     def insert(self, events: Sequence[Event]) -> None:
-        dumps = _json_dumps
-        rows = [
-            (
-                new_id(),  # autohub's time-ordered uids: the same index growth
-                e["event_type"],
-                e["project_id"],
-                e["status"],
-                dumps(e["evidence"]),
-                e["detected_from"],
-                dumps(e["metadata"]),
-                # SQLAlchemy's SQLite DATETIME text format, in UTC (schema.UTCDateTime)
-                e["created_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
-                None,
-                e["run_id"],
-                e["correlation_id"],
-                None,
-            )
-            for e in events
-        ]
+        rows = _raw_rows(events, sqlite_time)  # SQLAlchemy's SQLite DATETIME text, in UTC
         self.connection.execute("BEGIN IMMEDIATE")
         self.connection.executemany(self.sql, rows)
         self.connection.execute("COMMIT")
@@ -455,29 +443,12 @@ class PostgresRawWriter:
     def __init__(self, url: str) -> None:
         self.connection = _psycopg_connect(url, autocommit=False)
         self.sql = (
-            f"INSERT INTO automation_events ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join('%s' for _ in COLUMNS)}) ON CONFLICT DO NOTHING"
+            f"INSERT INTO automation_events ({', '.join(EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join('%s' for _ in EVENT_COLUMNS)}) ON CONFLICT DO NOTHING"
         )
 
     def insert(self, events: Sequence[Event]) -> None:
-        dumps = _json_dumps
-        rows = [
-            (
-                new_id(),  # autohub's time-ordered uids: the same index growth
-                e["event_type"],
-                e["project_id"],
-                e["status"],
-                dumps(e["evidence"]),  # a str is sent untyped: the server casts it to jsonb
-                e["detected_from"],
-                dumps(e["metadata"]),
-                e["created_at"],
-                None,
-                e["run_id"],
-                e["correlation_id"],
-                None,
-            )
-            for e in events
-        ]
+        rows = _raw_rows(events, lambda moment: moment)  # JSON text: the server casts it
         with self.connection.cursor() as cursor:
             cursor.executemany(self.sql, rows)
         self.connection.commit()

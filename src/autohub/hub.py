@@ -118,7 +118,7 @@ class Hub:
             stored = self._contents[key] = evidence.encode(
                 definition.automation.content(),
                 f"{definition.name}.content",
-                self.config.redactor(),
+                self.events.redactor,
                 max_bytes=sys.maxsize,
                 max_string_chars=sys.maxsize,
             )

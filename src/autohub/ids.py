@@ -1,8 +1,9 @@
 """Identifiers: 32 hex digits, milliseconds first, so that they sort by creation time.
 
-Event uids and run ids are indexed; random identifiers (uuid4) land on a random index
-page each, which a large table pays for on every insert. Time-ordered ones append at
-the end of the index, like UUIDv7.
+Event uids are indexed; random identifiers (uuid4) land on a random index page each,
+which a large table pays for on every insert. Time-ordered ones append at the end of
+the index, like UUIDv7. (Run ids stay uuid4: the CLI finds a run by its first six
+characters, which time-ordered ids would share for hours.)
 """
 
 from __future__ import annotations

@@ -155,6 +155,8 @@ ROLE_MATRIX = [
     ("POST", "/v1/breakers/deploy-target/reset", "operator"),
     ("GET", "/v1/tokens", "admin"),
     ("POST", "/v1/tokens", "admin"),
+    ("POST", "/v1/runs/{run}/cancel", "operator"),
+    ("DELETE", "/v1/tokens/{spare}", "admin"),
 ]
 ROLES = ("viewer", "operator", "admin")
 
@@ -164,6 +166,9 @@ def test_every_role_may_do_what_its_role_allows_and_no_more(cli, project):
     event = json.loads(
         cli("events", "record", "--type", "probe", "--status", "failed", "--json", check=0).stdout
     )
+    cli("run", "hello", "-p", "who=matrix", check=0)
+    run = json.loads(cli("runs", "--json", check=0).stdout)[0]["id"]
+    spare = json.loads(cli("token", "create", "--role", "viewer", "--json", check=0).stdout)
     bodies = {
         "/v1/runs": {"automation": "hello", "params": {"who": "matrix"}},
         "/v1/tokens": {"role": "viewer", "projects": ["proj"]},
@@ -172,17 +177,19 @@ def test_every_role_may_do_what_its_role_allows_and_no_more(cli, project):
     outcomes = {}
     with serving(cli) as client:
         for method, path, least in ROLE_MATRIX:
-            url = path.format(event=event["id"])
+            url = path.format(event=event["id"], run=run, spare=spare["id"])
             for role in ROLES:
                 answer = client.request(
                     method, url, headers=bearer(secrets[role]), json=bodies.get(path)
                 )
                 allowed = ROLES.index(role) >= ROLES.index(least)
-                outcomes[(path, role)] = (answer.status_code < 400, allowed, answer.text[:200])
+                expected = "2xx" if allowed else "403"
+                got = "2xx" if answer.status_code < 300 else str(answer.status_code)
+                outcomes[(path, role)] = (got, expected, answer.text[:200])
             anonymous = client.request(method, url, json=bodies.get(path))
-            outcomes[(path, "none")] = (anonymous.status_code == 401, True, anonymous.text[:200])
+            outcomes[(path, "none")] = (str(anonymous.status_code), "401", anonymous.text[:200])
 
-    wrong = {key: text for key, (ok, expected, text) in outcomes.items() if ok != expected}
+    wrong = {key: (got, text) for key, (got, expected, text) in outcomes.items() if got != expected}
     assert wrong == {}
 
 

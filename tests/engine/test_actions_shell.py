@@ -135,6 +135,7 @@ def test_missing_program_is_file_not_found_under_limits_too() -> None:
 
     result = run(make_request("shell", spec, limits=Limits(memory_bytes=256 * 1024**2)))
 
+    assert not result.ok
     assert result.error_type == "FileNotFoundError"
     assert result.error == "program not found: 'no-such-program-xyz'"
 

@@ -100,8 +100,13 @@ def test_values_encoded_together_match_each_encoded_alone(
     assert together["b"] == _full_walk(second, redactor)
 
 
-def test_plain_evidence_is_stored_verbatim() -> None:
+def test_plain_evidence_is_stored_verbatim(monkeypatch: pytest.MonkeyPatch) -> None:
     value = {"check": "http", "target": {"url": "https://example.com/x"}, "codes": [200, 1.5]}
+
+    def no_walk(*_args: Any) -> Any:
+        raise AssertionError("plain evidence must not take the full walk")
+
+    monkeypatch.setattr(evidence, "_prepared", no_walk)
 
     encoded = evidence.encode(value, "evidence", Redactor(), **LIMITS)
 

@@ -288,6 +288,9 @@ def template_variables(plan: StepPlan) -> dict[str, Any]:
     }
 
 
+SNIPPET_SOURCE_CHARS = 4000
+
+
 def _attempt(
     plan: StepPlan,
     method: str,
@@ -299,7 +302,8 @@ def _attempt(
     outcome = "succeeded" if result.ok else ("timed_out" if result.timed_out else "failed")
     snippet = None
     if result.output is not None:
-        snippet = json.dumps(result.output, default=str, ensure_ascii=False)[:500]
+        # Generous: the store redacts the snippet, then cuts it to its own size.
+        snippet = json.dumps(result.output, default=str, ensure_ascii=False)[:SNIPPET_SOURCE_CHARS]
     return NewAttempt(
         step_id=plan.step.id,
         number=plan.attempt,

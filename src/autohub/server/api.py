@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autohub.errors import InvalidInput, NotFound
 from autohub.hub import Hub
-from autohub.server.auth import Authenticator, Denial
+from autohub.server.auth import Authenticator
+from autohub.store.breakers import BreakerState
 from autohub.store.events import EventFilter
 from autohub.store.tokens import ApiToken
 
@@ -32,14 +33,14 @@ class TriggerRun(BaseModel):
     idempotency_key: str | None = Field(default=None, max_length=200)
 
 
-Grant = Callable[[Request, str], Awaitable[ApiToken | Denial]]
+Grant = Callable[[Request, str], Awaitable[ApiToken]]
 
 
 def api_router(hub: Hub, auth: Authenticator, *, on_run_created: Callable[[], None]) -> APIRouter:
     """Every ``/v1`` endpoint; ``on_run_created`` tells the executor there is work."""
     router = APIRouter(prefix="/v1")
 
-    async def grant(request: Request, role: str) -> ApiToken | Denial:
+    async def grant(request: Request, role: str) -> ApiToken:
         return await run_in_threadpool(auth.check, request, role)
 
     _automation_routes(router, hub, grant)
@@ -55,8 +56,6 @@ def _automation_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     async def list_automations(request: Request) -> Any:
         """The automations of the token's projects."""
         token = await grant(request, "viewer")
-        if isinstance(token, Denial):
-            return token
         return [
             _automation(definition, hub)
             for definition in hub.registry
@@ -67,8 +66,6 @@ def _automation_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     async def show_automation(request: Request, name: str) -> Any:
         """One automation with its normalised content."""
         token = await grant(request, "viewer")
-        if isinstance(token, Denial):
-            return token
         definition = _visible_automation(hub, token, name)
         return {**_automation(definition, hub), "content": definition.automation.content()}
 
@@ -86,8 +83,6 @@ def _run_routes(
     ) -> Any:
         """Runs, newest first, of one project (default: the token's only project)."""
         token = await grant(request, "viewer")
-        if isinstance(token, Denial):
-            return token
         chosen = _chosen_project(token, project)
         runs = await run_in_threadpool(
             hub.runs.list_runs,
@@ -102,8 +97,6 @@ def _run_routes(
     async def show_run(request: Request, run_id: str) -> Any:
         """A run with its steps and every attempt."""
         token = await grant(request, "viewer")
-        if isinstance(token, Denial):
-            return token
         run = await run_in_threadpool(_visible_run, hub, token, run_id)
         steps = await run_in_threadpool(hub.runs.steps, run.id)
         attempts = await run_in_threadpool(hub.runs.attempts, run.id)
@@ -118,8 +111,6 @@ def _run_routes(
         """Start a run (an operator token); the same idempotency key returns the same run
         (200 instead of 201)."""
         token = await grant(request, "operator")
-        if isinstance(token, Denial):
-            return token
         _visible_automation(hub, token, body.automation)
         run, created = await run_in_threadpool(
             lambda: hub.start(
@@ -139,8 +130,6 @@ def _run_routes(
     async def cancel_run(request: Request, run_id: str) -> Any:
         """Ask a run to stop (an operator token)."""
         token = await grant(request, "operator")
-        if isinstance(token, Denial):
-            return token
         run = await run_in_threadpool(_visible_run, hub, token, run_id)
         cancelled = await run_in_threadpool(hub.runs.request_cancel, run.id)
         return cancelled.to_dict()
@@ -163,8 +152,6 @@ def _event_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     ) -> Any:
         """Events of one project, newest first, a page at a time (``next_cursor``)."""
         token = await grant(request, "viewer")
-        if isinstance(token, Denial):
-            return token
         where = EventFilter(
             event_types=event_type or (),
             statuses=status or (),
@@ -182,8 +169,6 @@ def _event_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     async def resolve_event(request: Request, event_id: int) -> Any:
         """Mark an event resolved (an operator token)."""
         token = await grant(request, "operator")
-        if isinstance(token, Denial):
-            return token
         event = await run_in_threadpool(hub.events.get, event_id)
         if event.project_id not in token.projects:
             raise NotFound(f"no event with id {event_id}")
@@ -199,25 +184,22 @@ def _breaker_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     async def list_breakers(request: Request) -> Any:
         """Every breaker the project declares, with its shared state."""
         token = await grant(request, "viewer")
-        if isinstance(token, Denial):
-            return token
         _chosen_project(token, hub.project)
         states = await run_in_threadpool(hub.breakers.all)
         return [
-            _breaker(name, states.get(name)) for name in sorted({*hub.registry.breakers, *states})
+            states.get(name, BreakerState()).summary(name)
+            for name in sorted({*hub.registry.breakers, *states})
         ]
 
     @router.post("/breakers/{name}/reset", tags=["breakers"])
     async def reset_breaker(request: Request, name: str) -> Any:
         """Close a breaker by hand (an operator token); a breaker.closed event is written."""
         token = await grant(request, "operator")
-        if isinstance(token, Denial):
-            return token
         _chosen_project(token, hub.project)
         if name not in hub.registry.breakers:
             raise NotFound(f"no breaker named {name!r}")
         state = await run_in_threadpool(lambda: hub.breakers.reset(name, project_id=hub.project))
-        return _breaker(name, state)
+        return state.summary(name)
 
 
 class NewToken(BaseModel):
@@ -238,8 +220,6 @@ def _token_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     async def list_tokens(request: Request, show_all: bool = Query(False, alias="all")) -> Any:
         """Tokens of the admin's projects, without their secrets."""
         token = await grant(request, "admin")
-        if isinstance(token, Denial):
-            return token
         tokens = await run_in_threadpool(lambda: hub.tokens.list(include_inactive=show_all))
         return [t.to_dict() for t in tokens if set(t.projects) <= set(token.projects)]
 
@@ -247,8 +227,6 @@ def _token_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     async def create_token(request: Request, body: NewToken) -> Any:
         """A new token and its secret, shown this once."""
         token = await grant(request, "admin")
-        if isinstance(token, Denial):
-            return token
         for project in body.projects:
             _chosen_project(token, project)
         lifetime = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
@@ -261,24 +239,11 @@ def _token_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     async def revoke_token(request: Request, token_id: str) -> Any:
         """Revoke a token at once."""
         token = await grant(request, "admin")
-        if isinstance(token, Denial):
-            return token
         target = await run_in_threadpool(hub.tokens.get, token_id)
         if not set(target.projects) <= set(token.projects):
             raise NotFound(f"no token with id {token_id!r}")
         revoked = await run_in_threadpool(hub.tokens.revoke, token_id)
         return revoked.to_dict()
-
-
-def _breaker(name: str, state: Any) -> dict[str, Any]:
-    if state is None:
-        return {"name": name, "state": "closed", "failures": 0, "opened_at": None}
-    return {
-        "name": name,
-        "state": state.state,
-        "failures": state.failures,
-        "opened_at": state.opened_at.isoformat() if state.opened_at else None,
-    }
 
 
 def _project_of(project: str | None, hub: Hub) -> str:

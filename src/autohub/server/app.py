@@ -19,7 +19,6 @@ import autohub
 from autohub.clock import utcnow
 from autohub.errors import (
     AutohubError,
-    InvalidInput,
     MigrationRequired,
     NotFound,
     StoreError,
@@ -27,7 +26,7 @@ from autohub.errors import (
 )
 from autohub.hub import Hub
 from autohub.server.api import api_router
-from autohub.server.auth import Authenticator, Denial
+from autohub.server.auth import Authenticator, Denied, error_response
 from autohub.server.executor import RunExecutor
 from autohub.server.metrics import exposition
 from autohub.server.probes import Probes
@@ -39,7 +38,6 @@ _ERROR_STATUS: list[tuple[type[AutohubError], int, str]] = [
     (MigrationRequired, 503, "migration_required"),
     (StoreUnavailable, 503, "store_unavailable"),
     (StoreError, 503, "store_error"),
-    (InvalidInput, 400, "invalid_input"),
     (AutohubError, 400, "invalid_input"),
 ]
 
@@ -66,7 +64,6 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
     )
     probes = Probes(hub, started_at=utcnow(), executor=executor)
     auth = Authenticator(hub)
-    app.state.probes = probes
     app.include_router(
         api_router(hub, auth, on_run_created=executor.wake if executor else lambda: None)
     )
@@ -83,6 +80,10 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
     async def autohub_error(_request: Request, exc: AutohubError) -> JSONResponse:
         status, code = next((s, c) for kind, s, c in _ERROR_STATUS if isinstance(exc, kind))
         return error_response(status, code, exc.message)
+
+    @app.exception_handler(Denied)
+    async def denied(_request: Request, exc: Denied) -> JSONResponse:
+        return exc.response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -110,30 +111,18 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
     @app.get("/status", tags=["probes"])
     async def status(request: Request) -> Any:
         """The status document (a viewer token)."""
-        granted = await run_in_threadpool(auth.check, request, "viewer")
-        if isinstance(granted, Denial):
-            return granted
+        await run_in_threadpool(auth.check, request, "viewer")
         return await run_in_threadpool(probes.status)
 
     @app.get("/metrics", tags=["probes"])
     async def metrics(request: Request) -> Response:
         """Prometheus exposition (open when ``server.metrics_open``, else a viewer token)."""
-        if not hub.config.file.server.metrics_open:
-            granted = await run_in_threadpool(auth.check, request, "viewer")
-            if isinstance(granted, Denial):
-                return granted
+        if not settings.metrics_open:
+            await run_in_threadpool(auth.check, request, "viewer")
         body = await run_in_threadpool(exposition, probes)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    """The JSON error every failure answers with: a stable code, a message, the field."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    return JSONResponse({"error": error}, status_code=status)
 
 
 class BodyLimit:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -9,7 +11,13 @@ from autohub.hub import Hub
 from autohub.server.ratelimit import RateLimiter, retry_after_header
 from autohub.store.tokens import ROLES, ApiToken
 
-Denial = JSONResponse
+
+class Denied(Exception):
+    """A request refused by authentication: ``response`` is what it gets."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 class Authenticator:
@@ -19,8 +27,8 @@ class Authenticator:
         self.hub = hub
         self.limiter = RateLimiter(hub.config.file.server.rate_limit_per_minute)
 
-    def check(self, request: Request, role: str) -> ApiToken | Denial:
-        """The request's token when it may act as ``role``; otherwise the denial to send
+    def check(self, request: Request, role: str) -> ApiToken:
+        """The request's token when it may act as ``role``; otherwise raise ``Denied``
         (401 without a valid token, 403 with too small a role, 429 over the token's rate
         limit), recorded as an event."""
         header = request.headers.get("authorization", "")
@@ -31,17 +39,21 @@ class Authenticator:
         if token is None:
             reason = "missing bearer token" if not header else "invalid or expired token"
             self._record(request, reason, None)
-            return _error(401, "unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
+            raise Denied(
+                error_response(401, "unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
+            )
         if ROLES.index(token.role) < ROLES.index(role):
             reason = f"role {token.role} may not do this (needs {role})"
             self._record(request, reason, token)
-            return _error(403, "forbidden", reason)
+            raise Denied(error_response(403, "forbidden", reason))
         wait = self.limiter.acquire(token.id)
         if wait is not None:
             reason = f"over {self.limiter.per_minute} requests a minute for this token"
             self._record(request, reason, token)
-            return _error(
-                429, "rate_limited", reason, headers={"Retry-After": retry_after_header(wait)}
+            raise Denied(
+                error_response(
+                    429, "rate_limited", reason, headers={"Retry-After": retry_after_header(wait)}
+                )
             )
         return token
 
@@ -61,7 +73,15 @@ class Authenticator:
         )
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Denial:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The JSON error every failure answers with: a stable code, a message, the field."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return JSONResponse({"error": error}, status_code=status, headers=headers)

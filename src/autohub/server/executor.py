@@ -24,6 +24,7 @@ from autohub.hub import Hub
 
 if TYPE_CHECKING:
     from autohub.engine.runner import Runner
+    from autohub.store.runs import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class RunExecutor:
                 return
             if run.id in running:
                 continue
-            task = asyncio.create_task(self._execute(runner, run.id), name=f"run:{run.id}")
+            task = asyncio.create_task(self._execute(runner, run), name=f"run:{run.id}")
             running[run.id] = task
             task.add_done_callback(self._finished(running, run.id))
 
@@ -116,11 +117,11 @@ class RunExecutor:
 
         return done
 
-    async def _execute(self, runner: Runner, run_id: str) -> None:
+    async def _execute(self, runner: Runner, run: RunRecord) -> None:
         from autohub.engine.runner import RunBusy
 
+        run_id = run.id
         try:
-            run = self.hub.runs.get(run_id)
             await runner.execute(run.id, self.hub.automation_of(run))
         except RunBusy:
             pass  # another runner claimed it first

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from autohub.server.probes import Probes
+from autohub.server.probes import Probes, readable, status_of
 from autohub.store.breakers import CLOSED, HALF_OPEN, OPEN
 from autohub.store.schema import run_steps, runs
 
@@ -34,12 +34,14 @@ class StoreCollector(Collector):
         yield GaugeMetricFamily(
             "automation_uptime_seconds", "Seconds since this server started.", probes.uptime_seconds
         )
-        status = probes.status()
-        gauge = GaugeMetricFamily(
-            "automation_status", "0 healthy, 1 degraded, 2 failed.", STATUS_VALUES[status["status"]]
+        checks = probes.readiness()
+        breaker_states = hub.breakers.all() if readable(checks) else {}
+        yield GaugeMetricFamily(
+            "automation_status",
+            "0 healthy, 1 degraded, 2 failed.",
+            STATUS_VALUES[status_of(checks, breaker_states)],
         )
-        yield gauge
-        if status["status"] == "failed":
+        if not readable(checks):
             return  # the store cannot be read: nothing more to report
         executions = CounterMetricFamily(
             "automation_execution_count",
@@ -62,7 +64,7 @@ class StoreCollector(Collector):
             "Step attempts after the first, by automation and step.",
             labels=["automation", "stage"],
         )
-        for stage in status["stages"]:
+        for stage in probes.stages():
             success.add_metric([stage["automation"], stage["stage"]], stage["succeeded"])
             retries.add_metric([stage["automation"], stage["stage"]], stage["retries"])
         yield success
@@ -72,7 +74,7 @@ class StoreCollector(Collector):
             "Circuit breakers: 0 closed, 1 half-open, 2 open.",
             labels=["breaker"],
         )
-        for name, state in hub.breakers.all().items():
+        for name, state in breaker_states.items():
             breakers.add_metric([name], BREAKER_STATES.get(state.state, 0))
         yield breakers
         pending = (

@@ -18,7 +18,7 @@ from autohub.errors import AutohubError
 from autohub.hub import Hub
 from autohub.server.executor import RunExecutor
 from autohub.store import migrations
-from autohub.store.breakers import CLOSED
+from autohub.store.breakers import CLOSED, BreakerState
 from autohub.store.schema import runs, step_attempts
 
 
@@ -50,7 +50,7 @@ class Probes:
             return [Check("store", False, exc.message)]
         checks = [Check("store", True, self.hub.database.display_url)]
         try:
-            migrations.require_current(self.hub.database)
+            self.hub.require_schema()
             checks.append(Check("migrations", True, f"at revision {migrations.HEAD}"))
         except AutohubError as exc:
             return [*checks, Check("migrations", False, exc.message)]
@@ -93,30 +93,24 @@ class Probes:
     def status(self) -> dict[str, Any]:
         """The seed's status document: healthy, degraded or failed, and why."""
         checks = self.readiness()
-        store_ok = checks[0].ok
-        open_breakers: list[dict[str, Any]] = []
+        breakers: dict[str, BreakerState] = {}
         counts: dict[str, int] = {}
         stages: list[dict[str, Any]] = []
-        if store_ok and all(check.ok for check in checks if check.name == "migrations"):
-            open_breakers = [
-                {"name": name, "state": state.state, "failures": state.failures,
-                 "opened_at": state.opened_at.isoformat() if state.opened_at else None}
-                for name, state in self.hub.breakers.all().items()
-                if state.state != CLOSED
-            ]  # fmt: skip
+        if readable(checks):
+            breakers = self.hub.breakers.all()
             counts = self.run_counts()
             stages = self.stages()
-        failed = not all(check.ok for check in checks)
-        status = "failed" if failed else "degraded" if open_breakers else "healthy"
         return {
-            "status": status,
+            "status": status_of(checks, breakers),
             "started_at": self.started_at.isoformat(),
             "uptime_seconds": round(self.uptime_seconds, 3),
             "execution_count": sum(counts.values()),
             "runs_by_state": counts,
             "checks": [check.__dict__ for check in checks],
             "stages": stages,
-            "open_breakers": open_breakers,
+            "open_breakers": [
+                state.summary(name) for name, state in breakers.items() if state.state != CLOSED
+            ],
         }
 
     def run_counts(self) -> dict[str, int]:
@@ -152,3 +146,15 @@ class Probes:
             }
             for row in self.hub.database.fetch(statement, "read stages")
         ]
+
+
+def readable(checks: list[Check]) -> bool:
+    """Whether the store can be read: it answers and its schema is current."""
+    return all(check.ok for check in checks if check.name in ("store", "migrations"))
+
+
+def status_of(checks: list[Check], breakers: dict[str, BreakerState]) -> str:
+    """failed when a readiness check fails, degraded while a breaker is not closed."""
+    if not all(check.ok for check in checks):
+        return "failed"
+    return "degraded" if any(s.state != CLOSED for s in breakers.values()) else "healthy"

@@ -75,6 +75,15 @@ class BreakerState:
     opened_at: datetime | None = None
     updated_at: datetime | None = None
 
+    def summary(self, name: str) -> dict[str, Any]:
+        """What the server shows of a breaker."""
+        return {
+            "name": name,
+            "state": self.state,
+            "failures": self.failures,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+        }
+
 
 @dataclass(frozen=True)
 class Permit:
@@ -153,15 +162,13 @@ def decide_reset(state: BreakerState, now: datetime) -> tuple[BreakerState, list
 # -- the store ----------------------------------------------------------------------------
 
 
+@dataclass
 class BreakerStore:
     """Breakers in the database: each operation is one transaction on the breaker's row."""
 
-    def __init__(
-        self, database: Database, events: EventStore, clock: Callable[[], datetime] = utcnow
-    ) -> None:
-        self.database = database
-        self.events = events
-        self.clock = clock
+    database: Database
+    events: EventStore
+    clock: Callable[[], datetime] = utcnow
 
     def acquire(
         self,

@@ -135,8 +135,8 @@ class SQLiteDatabase(Database):
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteDatabase:
-        path = make_url(url).database
-        if path and path != ":memory:" and not path.startswith("file:"):
+        path = _file_path(url)
+        if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
@@ -169,8 +169,8 @@ class SQLiteDatabase(Database):
             yield connection.execution_options(sqlite_begin="DEFERRED")
 
     def checkpointer(self) -> Checkpointer | None:
-        path = make_url(self.url).database
-        if not path or path == ":memory:" or path.startswith("file:"):
+        path = _file_path(self.url)
+        if path is None:
             return None
         if self._checkpointer is None:
             from autohub.store.checkpoints import Checkpointer
@@ -194,6 +194,12 @@ class SQLiteDatabase(Database):
         return isinstance(exc, DBAPIError | sqlite3.Error) and any(
             m in message for m in _SQLITE_UNAVAILABLE
         )
+
+
+def _file_path(url: str) -> str | None:
+    """The database file of a SQLite URL (None in memory or for a ``file:`` URI)."""
+    path = make_url(url).database
+    return path if path and path != ":memory:" and not path.startswith("file:") else None
 
 
 class PostgresDatabase(Database):

@@ -225,10 +225,10 @@ class EventStore:
     def write_rows(self, cursor: Any, rows: Sequence[dict[str, Any]]) -> None:
         """``insert_rows`` on a driver cursor (``driver_sql``), inside its transaction."""
         sql = driver_sql.for_dialect(self.database.dialect)
-        statement, adapters = sql.insert(automation_events, _COLUMNS, ignore_duplicates=True)
+        statement, adapters = sql.insert(automation_events, EVENT_COLUMNS, ignore_duplicates=True)
         cursor.executemany(
             statement,
-            [driver_sql.adapt(adapters, [row[name] for name in _COLUMNS]) for row in rows],
+            [driver_sql.adapt(adapters, [row[name] for name in EVENT_COLUMNS]) for row in rows],
         )
 
     def _row(self, event: NewEvent | dict[str, Any], where: str) -> dict[str, Any]:
@@ -417,6 +417,11 @@ _FIELDS = frozenset(NewEvent.model_fields)
 _STATUSES = frozenset(EVENT_STATUSES)
 
 
+def is_project_id(value: str) -> bool:
+    """Whether ``value`` is a valid project id (letters, digits, ``_.-``; 128 at most)."""
+    return len(value) <= 128 and _PROJECT.match(value) is not None
+
+
 def _plain_event(event: dict[str, Any]) -> dict[str, Any] | None:
     """The fields of an event that is plainly valid, or None to let pydantic judge (and
     explain) it: the same rules as NewEvent, checked in a few microseconds."""
@@ -425,7 +430,7 @@ def _plain_event(event: dict[str, Any]) -> dict[str, Any] | None:
     event_type, project_id = event.get("event_type"), event.get("project_id")
     if not (type(event_type) is str and len(event_type) <= 128 and _EVENT_TYPE.match(event_type)):
         return None
-    if not (type(project_id) is str and len(project_id) <= 128 and _PROJECT.match(project_id)):
+    if not (type(project_id) is str and is_project_id(project_id)):
         return None
     status = event.get("status")
     if status not in _STATUSES:
@@ -460,20 +465,8 @@ def _plain_event(event: dict[str, Any]) -> dict[str, Any] | None:
 _DEFAULTS: dict[str, Any] = dict.fromkeys(NewEvent.model_fields)
 _OPTIONAL_TEXT = (("detected_from", 256), ("run_id", 64), ("correlation_id", 64))
 
-_COLUMNS = (
-    "uid",
-    "event_type",
-    "project_id",
-    "status",
-    "evidence",
-    "detected_from",
-    "metadata",
-    "created_at",
-    "resolved_at",
-    "run_id",
-    "correlation_id",
-    "parent_id",
-)
+EVENT_COLUMNS = tuple(column.name for column in automation_events.c if column.name != "id")
+"""The columns an event row is written with (the id is the database's)."""
 
 
 def _conditions(where: EventFilter) -> list[sa.ColumnElement[bool]]:

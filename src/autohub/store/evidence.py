@@ -135,24 +135,32 @@ def prepare(
     value: Any, where: str, redactor: Redactor, *, max_bytes: int, max_string_chars: int
 ) -> Any:
     """JSON-safe, redacted and capped ``value``, ready for the store."""
+    return _prepared(value, where, redactor, max_bytes, max_string_chars)[0]
+
+
+def _prepared(
+    value: Any, where: str, redactor: Redactor, max_bytes: int, max_string_chars: int
+) -> tuple[Any, str]:
+    """``prepare``'d value and its JSON text (encoded once)."""
     safe = safe_and_redacted(value, where, redactor)
     encoded = compact_json(safe)
     if len(encoded) <= max_string_chars and len(encoded.encode()) <= max_bytes:
-        return safe
+        return safe, encoded
     safe, _ = _cut_strings(safe, max_string_chars)
     encoded = compact_json(safe)
-    size = len(encoded.encode())
-    if size <= max_bytes:
-        return safe
     head = encoded.encode()
+    size = len(head)
+    if size <= max_bytes:
+        return safe, encoded
     snippet_bytes = max(max_bytes // 2, 64)
     while True:
         # Escaping can double the snippet's size: shrink it until the document fits.
         snippet = head[:snippet_bytes].decode("utf-8", "ignore")
         document = {TRUNCATED_KEY: True, "original_bytes": size, "snippet": snippet}
-        excess = _size(document) - max_bytes
+        text = compact_json(document)
+        excess = len(text.encode()) - max_bytes
         if excess <= 0 or not snippet:
-            return document
+            return document, text
         snippet_bytes = max(snippet_bytes - excess, 0)
 
 
@@ -185,17 +193,7 @@ def encode_all(
         if not redactor.may_match("\n".join(texts.values())):
             return texts
     return {
-        where: StoredJson(
-            compact_json(
-                prepare(
-                    value,
-                    where,
-                    redactor,
-                    max_bytes=max_bytes,
-                    max_string_chars=max_string_chars,
-                )
-            )
-        )
+        where: StoredJson(_prepared(value, where, redactor, max_bytes, max_string_chars)[1])
         for where, value in values.items()
     }
 
@@ -215,7 +213,3 @@ def _verbatim_json(value: Any, max_bytes: int, max_string_chars: int) -> str | N
     ):
         return text
     return None
-
-
-def _size(value: Any) -> int:
-    return len(compact_json(value).encode())

@@ -57,15 +57,13 @@ class Waiter:
     expires_at: datetime
 
 
+@dataclass
 class LockStore:
     """Leases on keys in the database; each operation is one transaction."""
 
-    def __init__(
-        self, database: Database, events: EventStore, clock: Callable[[], datetime] = utcnow
-    ) -> None:
-        self.database = database
-        self.events = events
-        self.clock = clock
+    database: Database
+    events: EventStore
+    clock: Callable[[], datetime] = utcnow
 
     def try_acquire(
         self,

@@ -34,6 +34,8 @@ FINAL_RUN_STATES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 STEP_STATES = ("pending", "running", "succeeded", "failed", "skipped", "cancelled", "timed_out")
 FINAL_STEP_STATES = frozenset({"succeeded", "failed", "skipped", "cancelled", "timed_out"})
 ERROR_MAX_CHARS = 4000
+SNIPPET_MAX_CHARS = 500
+"""An attempt's output snippet, as stored (redacted first, then cut)."""
 
 
 class LeaseLost(StoreError):
@@ -306,7 +308,7 @@ class RunStore:
         sql = driver_sql.for_dialect(self.database.dialect)
         event_rows = [self.events.prepare(event) for event in changes.events]
         run_values = dict(changes.run)
-        if "error" in run_values and run_values["error"] is not None:
+        if run_values.get("error") is not None:
             run_values["error"] = self._text(run_values["error"])
         if run_values:
             run_fence, run_adapters = sql.update(runs, tuple(run_values), ("id", "owner"))
@@ -394,16 +396,20 @@ class RunStore:
 
     def _drop_connection(self, *, invalidate: bool = False) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(*self.database.errors):
-                if invalidate:
-                    connection.invalidate()
-                    return
+        if connection is None:
+            return
+        if not invalidate:
+            try:
                 if self._checkpointer is not None:  # the pool's connections checkpoint
                     connection.driver_connection.execute(  # type: ignore[union-attr]
                         f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}"
                     )
                 connection.close()  # back to the pool
+                return
+            except self.database.errors:
+                pass  # its settings could not be restored: not for the pool
+        with contextlib.suppress(*self.database.errors):
+            connection.invalidate()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -521,26 +527,33 @@ class RunStore:
             raise
 
     def _json(self, value: Any, where: str) -> Any:
-        limits = self.events.limits
-        return evidence.prepare(
-            value,
-            where,
-            self.events.redactor,
-            max_bytes=limits.evidence_max_bytes,
-            max_string_chars=limits.string_max_chars,
-        )
+        """``value`` made safe, redacted and capped, as data (for a record returned too)."""
+        return evidence.prepare(value, where, self.events.redactor, **self._caps())
 
-    def _text(self, text: str) -> str:
+    def _json_text(self, value: Any, where: str) -> evidence.StoredJson:
+        """The same as stored text: encoded once, written as it is."""
+        return evidence.encode(value, where, self.events.redactor, **self._caps())
+
+    def _caps(self) -> dict[str, int]:
+        limits = self.events.limits
+        return {
+            "max_bytes": limits.evidence_max_bytes,
+            "max_string_chars": limits.string_max_chars,
+        }
+
+    def _text(self, text: str, max_chars: int = ERROR_MAX_CHARS) -> str:
+        """``text`` redacted, then cut to ``max_chars`` with a marker (after redaction, so
+        that a secret is never cut in half and left unrecognised)."""
         redacted = self.events.redactor.text(evidence.clean_text(text))
-        if len(redacted) > ERROR_MAX_CHARS:
-            cut = len(redacted) - ERROR_MAX_CHARS
-            redacted = f"{redacted[:ERROR_MAX_CHARS]}…[truncated {cut} chars]"
+        if len(redacted) > max_chars:
+            cut = len(redacted) - max_chars
+            redacted = f"{redacted[:max_chars]}…[truncated {cut} chars]"
         return redacted
 
     def _step_values(self, values: dict[str, Any]) -> dict[str, Any]:
         prepared = dict(values)
         if prepared.get("output") is not None:
-            prepared["output"] = self._json(prepared["output"], "output")
+            prepared["output"] = self._json_text(prepared["output"], "output")
         if prepared.get("error") is not None:
             prepared["error"] = self._text(prepared["error"])
         return prepared
@@ -558,7 +571,9 @@ class RunStore:
             attempt.finished_at,
             max(0.0, (attempt.finished_at - attempt.started_at).total_seconds()),
             self._text(attempt.error) if attempt.error else None,
-            self._text(attempt.output_snippet)[:500] if attempt.output_snippet else None,
+            self._text(attempt.output_snippet, SNIPPET_MAX_CHARS)
+            if attempt.output_snippet
+            else None,
         )
 
 

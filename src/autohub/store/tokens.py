@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from autohub.clock import utcnow
 from autohub.errors import InvalidInput, NotFound
 from autohub.store.database import Database
-from autohub.store.events import PROJECT_PATTERN, EventStore
+from autohub.store.events import EventStore, is_project_id
 from autohub.store.schema import api_tokens
 
 ROLES = ("viewer", "operator", "admin")
@@ -31,7 +30,6 @@ triggers, cancels, resolves and resets breakers; an admin also manages tokens.""
 SECRET_PREFIX = "ahk_"
 """Marks autohub token secrets (``redact`` recognises them in any text)."""
 NAME_MAX_CHARS = 200
-_PROJECT = re.compile(PROJECT_PATTERN.removesuffix("$") + r"\Z")
 
 
 @dataclass(frozen=True)
@@ -101,10 +99,8 @@ class TokenStore:
                 connection.execute(
                     api_tokens.insert(),
                     {
-                        **token.to_dict(),
+                        **dataclasses.asdict(token),
                         "projects": list(token.projects),
-                        "created_at": token.created_at,
-                        "expires_at": token.expires_at,
                         "secret_sha256": _digest(secret),
                     },
                 )
@@ -181,7 +177,7 @@ def _check(
     if not projects:
         problems.append("projects: give at least one project")
     for project in projects:
-        if not (len(project) <= 128 and _PROJECT.match(project)):
+        if not is_project_id(project):
             problems.append(f"projects: {project!r} is not a project id")
     if expires_in is not None and expires_in <= timedelta(0):
         problems.append("expires: must be in the future")
