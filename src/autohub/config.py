@@ -77,6 +77,12 @@ class ServerConfig(BaseModel):
     """Runs the server executes at once."""
     shutdown_grace_seconds: float = Field(default=30, ge=0)
     """On SIGTERM, how long running runs have to finish before the server exits."""
+    scheduler: bool = True
+    """Whether the server fires cron triggers (any number of servers may: each tick fires
+    once across them)."""
+    misfire_grace_seconds: float = Field(default=60, ge=0)
+    """A cron tick later than this is a misfire, handled by its trigger's ``misfire``
+    policy (skip, or run once for all the missed ticks)."""
 
 
 class ConfigFile(BaseModel):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from autohub.store.events import EventStore
     from autohub.store.evidence import StoredJson
     from autohub.store.runs import RunRecord, RunStore
+    from autohub.store.schedules import ScheduleStore
     from autohub.store.tokens import TokenStore
 
 
@@ -137,6 +138,12 @@ class Hub:
         return TokenStore(self.database, self.events)
 
     # -- runs ----------------------------------------------------------------------------
+
+    @cached_property
+    def schedules(self) -> ScheduleStore:
+        from autohub.store.schedules import ScheduleStore
+
+        return ScheduleStore(self.database)
 
     @cached_property
     def runs(self) -> RunStore:

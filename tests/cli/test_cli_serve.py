@@ -4,12 +4,14 @@ PostgreSQL: the seed endpoints, token checks, and readiness that tracks the stor
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 
@@ -21,9 +23,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(cli) -> Iterator[httpx.Client]:
+def serving(cli, *, scheduler: bool = False) -> Iterator[httpx.Client]:
+    """``autohub serve`` on a free port; without ``scheduler``, it fires no cron triggers
+    (the example's half-hourly disk-report would otherwise add runs to a test)."""
     port = _free_port()
-    server = cli.popen("serve", "--port", str(port))
+    server = cli.popen(
+        "serve", "--port", str(port), "--scheduler" if scheduler else "--no-scheduler"
+    )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
     try:
         deadline = time.monotonic() + 30
@@ -461,3 +467,37 @@ def test_sigterm_lets_a_running_run_finish(cli, project):
     assert [(run["id"], run["state"]) for run in runs if run["automation"] == "nap"] == [
         (run_id, "succeeded")
     ]
+
+
+def test_two_servers_sharing_a_store_fire_each_cron_tick_once(cli, project):
+    config = project.path("autohub.yaml")
+    config.write_text(
+        config.read_text().replace(
+            "automations:\n",
+            "automations:\n  beat:\n"
+            '    triggers: [{type: cron, schedule: "* * * * * *"}]\n'
+            "    steps:\n      - {id: a, shell: [echo, beat]}\n",
+            1,
+        )
+    )
+    with serving(cli, scheduler=True) as one, serving(cli, scheduler=True) as two:
+        ready = [one.get("/ready").json(), two.get("/ready").json()]
+        time.sleep(4)
+
+    assert [{c["name"]: c["ok"] for c in r["checks"]}.get("scheduler") for r in ready] == [
+        True,
+        True,
+    ]
+    fired = json.loads(
+        cli("events", "--type", "schedule.fired", "--limit", "1000", "--json", check=0).stdout
+    )["events"]
+    ticks = sorted(e["evidence"]["scheduled_for"] for e in fired)
+    assert len(ticks) >= 3, "about one tick a second for 4 s"
+    assert len(set(ticks)) == len(ticks), "a tick fired twice"
+    seconds = [datetime.fromisoformat(t).timestamp() for t in ticks]
+    assert [b - a for a, b in itertools.pairwise(seconds)] == [1.0] * (len(ticks) - 1)
+    runs = json.loads(cli("runs", "--json", "--limit", "1000", check=0).stdout)
+    assert sorted(run["id"] for run in runs if run["automation"] == "beat") == sorted(
+        e["run_id"] for e in fired
+    )
+    assert all(run["trigger"] == "cron" for run in runs if run["automation"] == "beat")

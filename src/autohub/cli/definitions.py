@@ -223,16 +223,14 @@ def _trigger_text(trigger: Any) -> str:
 
 
 def next_fire(automation: Automation, now: datetime) -> datetime | None:
-    """The next cron firing of any of the automation's cron triggers."""
+    """The next cron firing of any of the automation's cron triggers, in its timezone."""
     from zoneinfo import ZoneInfo
 
-    from croniter import croniter
-
-    times = []
-    for trigger in automation.triggers:
-        if _is_cron(trigger):
-            local = now.astimezone(ZoneInfo(trigger.timezone))
-            times.append(croniter(trigger.schedule, local).get_next(datetime))
+    times = [
+        t.next_after(now).astimezone(ZoneInfo(t.timezone))
+        for t in automation.triggers
+        if _is_cron(t)
+    ]
     return min(times) if times else None
 
 

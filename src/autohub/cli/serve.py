@@ -14,6 +14,12 @@ def serve_command(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option("--host", help="Default: server.host.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Default: server.port.")] = None,
+    scheduler: Annotated[
+        bool | None,
+        typer.Option(
+            "--scheduler/--no-scheduler", help="Fire cron triggers. Default: server.scheduler."
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API until SIGINT or SIGTERM."""
     import uvicorn
@@ -22,6 +28,8 @@ def serve_command(
 
     with open_ready_hub(ctx) as hub:
         settings = hub.config.file.server
+        if scheduler is not None:
+            settings.scheduler = scheduler
         bind_host, bind_port = host or settings.host, port or settings.port
         note(f"autohub serving {hub.project} on http://{bind_host}:{bind_port}")
         uvicorn.run(

@@ -12,7 +12,7 @@ from autohub.registry.actions import ActionChoice
 from autohub.registry.params import Param
 from autohub.registry.policies import BreakerPolicy, Policies, merge_policies
 from autohub.registry.templates import check_template
-from autohub.registry.triggers import ManualTrigger, Trigger
+from autohub.registry.triggers import CronTrigger, ManualTrigger, Trigger, WebhookTrigger
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 GRAPH_CHECKED_BY_CALLER = "graph_checked_by_caller"
@@ -62,6 +62,32 @@ class Automation(Policies):
         problems = step_graph_problems(self.steps)
         if problems:
             raise ValueError("; ".join(message for _, message in problems))
+        return self
+
+    @model_validator(mode="after")
+    def _trigger_params(self) -> Automation:
+        """A cron trigger's params must validate (it fires unattended); a webhook's
+        mapping may only fill declared params."""
+        from autohub.errors import InvalidInput
+        from autohub.registry.params import validate_params
+
+        problems = []
+        for index, trigger in enumerate(self.triggers):
+            if isinstance(trigger, CronTrigger):
+                try:
+                    validate_params(self.params, trigger.params)
+                except InvalidInput as exc:
+                    problems.append(f"triggers[{index}].params: {exc.message}")
+            elif isinstance(trigger, WebhookTrigger):
+                unknown = sorted(set(trigger.params) - set(self.params))
+                if unknown:
+                    known = ", ".join(self.params) or "none"
+                    problems.append(
+                        f"triggers[{index}].params: unknown param {', '.join(unknown)} "
+                        f"(known: {known})"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def step(self, step_id: str) -> Step:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,6 +43,29 @@ class CronTrigger(Strict):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {name!r}") from exc
         return name
+
+    @property
+    def key(self) -> str:
+        """Names this trigger in the ``schedules`` table: changing the trigger (schedule,
+        timezone, misfire policy or params) makes it a new schedule."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first firing strictly after ``moment`` (aware), in UTC."""
+        from croniter import croniter
+
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        fire: datetime = croniter(self.schedule, local).get_next(datetime)
+        return fire.astimezone(UTC)
+
+    def previous_before(self, moment: datetime) -> datetime:
+        """The last firing strictly before ``moment`` (aware), in UTC."""
+        from croniter import croniter
+
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        fire: datetime = croniter(self.schedule, local).get_prev(datetime)
+        return fire.astimezone(UTC)
 
 
 class WebhookTrigger(Strict):

@@ -30,6 +30,7 @@ from autohub.server.auth import Authenticator, Denied, error_response
 from autohub.server.executor import RunExecutor
 from autohub.server.metrics import exposition
 from autohub.server.probes import Probes
+from autohub.server.scheduler import Scheduler
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies larger than this are refused (413) before they are read."""
@@ -44,16 +45,26 @@ _ERROR_STATUS: list[tuple[type[AutohubError], int, str]] = [
 
 def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
     """The application serving ``hub``'s project; with ``execute_runs``, it executes the
-    project's runs too (the run executor starts and stops with the application)."""
+    project's runs and fires its cron triggers too (the run executor and the scheduler
+    start and stop with the application)."""
     settings = hub.config.file.server
     executor = RunExecutor(hub, max_runs=settings.max_runs) if execute_runs else None
+    scheduler = (
+        Scheduler(hub, on_fire=executor.wake if executor else lambda: None)
+        if execute_runs and settings.scheduler
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if executor is not None:
             executor.start()
+        if scheduler is not None:
+            scheduler.start()
         yield
-        if executor is not None:  # SIGTERM: no new runs; running ones get the grace period
+        if scheduler is not None:  # SIGTERM: fire no more, give up schedule leases
+            await run_in_threadpool(scheduler.stop)
+        if executor is not None:  # no new runs; running ones get the grace period
             await run_in_threadpool(executor.stop, settings.shutdown_grace_seconds)
 
     app = FastAPI(
@@ -62,7 +73,7 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         description="One hub for a team's automations: runs, events, breakers.",
         lifespan=lifespan,
     )
-    probes = Probes(hub, started_at=utcnow(), executor=executor)
+    probes = Probes(hub, started_at=utcnow(), executor=executor, scheduler=scheduler)
     auth = Authenticator(hub)
     app.include_router(
         api_router(hub, auth, on_run_created=executor.wake if executor else lambda: None)

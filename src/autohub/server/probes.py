@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from autohub.errors import AutohubError
 from autohub.hub import Hub
 from autohub.server.executor import RunExecutor
+from autohub.server.scheduler import Scheduler
 from autohub.store import migrations
 from autohub.store.breakers import CLOSED, BreakerState
 from autohub.store.schema import runs, step_attempts
@@ -36,6 +37,7 @@ class Probes:
     hub: Hub
     started_at: datetime
     executor: RunExecutor | None = None
+    scheduler: Scheduler | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
 
     @property
@@ -55,7 +57,11 @@ class Probes:
         except AutohubError as exc:
             return [*checks, Check("migrations", False, exc.message)]
         if self.executor is not None:
-            checks.append(self._executor_check(self.executor))
+            checks.append(_heartbeat("executor", self.executor.age(), self.executor.poll_seconds))
+        if self.scheduler is not None:
+            checks.append(
+                _heartbeat("scheduler", self.scheduler.age(), self.scheduler.poll_seconds)
+            )
         settings = self.hub.config.file.server
         stuck = self.stuck_runs()
         checks.append(
@@ -67,18 +73,6 @@ class Probes:
             )
         )
         return checks
-
-    @staticmethod
-    def _executor_check(executor: RunExecutor) -> Check:
-        age = executor.age()
-        stalled_after = 3 * executor.poll_seconds + 10
-        if age is None:
-            return Check("executor", False, "not running")
-        return Check(
-            "executor",
-            age <= stalled_after,
-            f"last pass {age:.1f} s ago (stalled after {stalled_after:g} s)",
-        )
 
     def stuck_runs(self) -> int:
         settings = self.hub.config.file.server
@@ -146,6 +140,16 @@ class Probes:
             }
             for row in self.hub.database.fetch(statement, "read stages")
         ]
+
+
+def _heartbeat(name: str, age: float | None, poll_seconds: float) -> Check:
+    """A background loop's check: it must have made a pass recently."""
+    stalled_after = 3 * poll_seconds + 10
+    if age is None:
+        return Check(name, False, "not running")
+    return Check(
+        name, age <= stalled_after, f"last pass {age:.1f} s ago (stalled after {stalled_after:g} s)"
+    )
 
 
 def readable(checks: list[Check]) -> bool:

@@ -217,3 +217,19 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", UTCDateTime()),
     sa.UniqueConstraint("secret_sha256", name="uq_api_tokens_secret_sha256"),
 )
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("automation", sa.String(200), primary_key=True),
+    sa.Column("trigger_key", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(200), nullable=False),
+    sa.Column("schedule", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("next_fire_at", UTCDateTime(), nullable=False),
+    sa.Column("last_fire_at", UTCDateTime()),
+    sa.Column("last_run_id", sa.String(32)),
+    sa.Column("leased_by", sa.String(200)),
+    sa.Column("lease_expires_at", UTCDateTime()),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)

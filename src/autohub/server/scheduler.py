@@ -1,0 +1,244 @@
+"""The server's cron scheduler: fires each automation's cron triggers, once per tick across
+every server sharing the store.
+
+Each cron trigger has a row in ``schedules`` holding its next firing. About once a second
+the scheduler claims the due rows (a lease in the store, see ``ScheduleStore``), creates
+a run for each tick it owes (its idempotency key names the tick, so a tick re-fired
+after a crash finds the run already made), records ``schedule.fired``, and moves the
+row on to the next tick after now.
+
+Misfires: a tick more than ``misfire_grace_seconds`` late (the server was down, or
+stalled) is a misfire. The trigger's ``misfire`` policy says what happens to misfires:
+``skip`` drops them, ``run_once`` folds them all into one run. Either way a
+``schedule.misfired`` event says how many there were. Ticks within the grace all fire.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from autohub.errors import AutohubError
+from autohub.hub import Hub
+from autohub.registry.triggers import CronTrigger
+from autohub.store.schedules import Schedule, ScheduleStore
+
+logger = logging.getLogger(__name__)
+
+MAX_COUNTED_MISFIRES = 10_000
+"""Misfires are counted up to this many (a long outage of a per-second schedule would
+otherwise take long to count); beyond it the count says "at least"."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one claim of a schedule fires, and where the schedule goes next."""
+
+    fire: list[datetime]
+    misfired: int
+    misfire_count_capped: bool
+    first_misfire: datetime | None
+    last_misfire: datetime | None
+    next_fire_at: datetime
+
+
+def plan(trigger: CronTrigger, next_fire_at: datetime, now: datetime, grace: float) -> Plan:
+    """The ticks to fire for a schedule due at ``next_fire_at``, seen at ``now``."""
+    window_start = now - timedelta(seconds=grace)
+    first_on_time = next_fire_at
+    misfired, capped, first_late, last_late = 0, False, None, None
+    if next_fire_at < window_start:  # the ticks before the window are misfires
+        first_on_time = trigger.next_after(window_start - timedelta(microseconds=1))
+        first_late, last_late = next_fire_at, trigger.previous_before(first_on_time)
+        moment = next_fire_at
+        while moment < first_on_time:
+            misfired += 1
+            if misfired == MAX_COUNTED_MISFIRES:
+                capped = True
+                break
+            moment = trigger.next_after(moment)
+    fire = []
+    moment = first_on_time
+    while moment <= now:
+        fire.append(moment)
+        moment = trigger.next_after(moment)
+    if misfired and trigger.misfire == "run_once" and last_late is not None:
+        fire.insert(0, last_late)
+    return Plan(
+        fire=fire,
+        misfired=misfired,
+        misfire_count_capped=capped,
+        first_misfire=first_late,
+        last_misfire=last_late,
+        next_fire_at=moment,
+    )
+
+
+@dataclass
+class Scheduler:
+    """Fires a project's cron triggers from a background thread."""
+
+    hub: Hub
+    on_fire: Callable[[], None] = lambda: None
+    poll_seconds: float = 1.0
+    lease_seconds: float = 30.0
+    owner: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    )
+    _pass_at: float | None = field(default=None, init=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+
+    @property
+    def store(self) -> ScheduleStore:
+        return self.hub.schedules
+
+    def triggers(self) -> list[tuple[str, CronTrigger]]:
+        """The (automation, cron trigger) pairs of the project's registry."""
+        return [
+            (definition.automation.name, trigger)
+            for definition in self.hub.registry
+            for trigger in definition.automation.triggers
+            if isinstance(trigger, CronTrigger)
+        ]
+
+    def start(self) -> None:
+        self._pass_at = time.monotonic()
+        self._thread = threading.Thread(target=self._main, name="autohub-scheduler", daemon=True)
+        self._thread.start()
+
+    def age(self) -> float | None:
+        """Seconds since the scheduler last looked at its schedules (None when it is not
+        running): ``/ready`` tells a stalled scheduler by it."""
+        thread, at = self._thread, self._pass_at
+        if thread is None or not thread.is_alive() or at is None:
+            return None
+        return time.monotonic() - at
+
+    def stop(self) -> None:
+        """Stop firing and give up any schedule lease this scheduler holds."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        try:
+            self.store.release_all(self.owner)
+        except AutohubError as exc:
+            logger.warning("cannot release schedule leases: %s", exc.message)
+
+    def _main(self) -> None:
+        triggers = self.triggers()
+        while not self._stop.is_set():
+            self._pass_at = time.monotonic()
+            try:
+                self.tick(triggers)
+            except AutohubError as exc:
+                logger.warning("scheduler: %s", exc.message)
+            except Exception:
+                logger.exception("scheduler pass failed")
+            self._stop.wait(self.poll_seconds)
+
+    def tick(self, triggers: list[tuple[str, CronTrigger]] | None = None) -> int:
+        """One pass: add missing schedules and fire the due ones; the runs created."""
+        created = 0
+        for automation, trigger in triggers if triggers is not None else self.triggers():
+            self.store.ensure(
+                automation=automation,
+                trigger_key=trigger.key,
+                project_id=self._project_of(automation),
+                schedule=trigger.schedule,
+                timezone=trigger.timezone,
+                first_fire_at=trigger.next_after(self.store.clock()),
+            )
+            claimed = self.store.claim(automation, trigger.key, self.owner, self.lease_seconds)
+            if claimed is not None:
+                created += self._fire(claimed, trigger)
+        if created:
+            self.on_fire()
+        return created
+
+    def _project_of(self, automation: str) -> str:
+        return self.hub.registry.get(automation).automation.project or self.hub.project
+
+    def _fire(self, claimed: Schedule, trigger: CronTrigger) -> int:
+        now = self.store.clock()
+        grace = self.hub.config.file.server.misfire_grace_seconds
+        firing = plan(trigger, claimed.next_fire_at, now, grace)
+        if firing.misfired:
+            self._record_misfire(claimed, trigger, firing)
+        created, last_run = 0, None
+        for tick in firing.fire:
+            run_id = self._start(claimed, trigger, tick, now)
+            if run_id is not None:
+                created, last_run = created + 1, run_id
+        fired_at = firing.fire[-1] if firing.fire else None
+        if not self.store.advance(
+            claimed,
+            self.owner,
+            next_fire_at=firing.next_fire_at,
+            fired_at=fired_at,
+            run_id=last_run,
+        ):
+            logger.warning("schedule of %s: lease lost while firing", claimed.automation)
+        return created
+
+    def _start(
+        self, claimed: Schedule, trigger: CronTrigger, tick: datetime, now: datetime
+    ) -> str | None:
+        key = f"cron:{trigger.key[:16]}:{tick.isoformat()}"
+        evidence = {
+            "automation": claimed.automation,
+            "schedule": trigger.schedule,
+            "timezone": trigger.timezone,
+            "scheduled_for": tick.isoformat(),
+            "delay_seconds": round((now - tick).total_seconds(), 3),
+        }
+        try:
+            run, created = self.hub.start(
+                claimed.automation, trigger.params, trigger="cron", idempotency_key=key
+            )
+        except AutohubError as exc:  # e.g. the trigger's params no longer validate
+            self.hub.events.record(
+                "schedule.failed",
+                claimed.project_id,
+                "failed",
+                detected_from="scheduler",
+                evidence={**evidence, "error": exc.message},
+            )
+            return None
+        if not created:
+            return None  # this tick's run exists: a scheduler that died made it
+        self.hub.events.record(
+            "schedule.fired",
+            claimed.project_id,
+            "success",
+            run_id=run.id,
+            detected_from="scheduler",
+            evidence={**evidence, "run_id": run.id},
+        )
+        return run.id
+
+    def _record_misfire(self, claimed: Schedule, trigger: CronTrigger, firing: Plan) -> None:
+        self.hub.events.record(
+            "schedule.misfired",
+            claimed.project_id,
+            "warning",
+            detected_from="scheduler",
+            evidence={
+                "automation": claimed.automation,
+                "schedule": trigger.schedule,
+                "timezone": trigger.timezone,
+                "policy": trigger.misfire,
+                "misfired": firing.misfired,
+                "at_least": firing.misfire_count_capped,
+                "first": firing.first_misfire.isoformat() if firing.first_misfire else None,
+                "last": firing.last_misfire.isoformat() if firing.last_misfire else None,
+                "fired_once": trigger.misfire == "run_once",
+            },
+        )
