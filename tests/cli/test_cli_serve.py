@@ -7,57 +7,11 @@ import contextlib
 import itertools
 import json
 import signal
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import httpx
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serving(cli, *, scheduler: bool = False) -> Iterator[httpx.Client]:
-    """``autohub serve`` on a free port; without ``scheduler``, it fires no cron triggers
-    (the example's half-hourly disk-report would otherwise add runs to a test)."""
-    port = _free_port()
-    server = cli.popen(
-        "serve", "--port", str(port), "--scheduler" if scheduler else "--no-scheduler"
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stderr.read()
-            assert time.monotonic() < deadline, "the server did not answer /health in 30 s"
-            time.sleep(0.1)
-        yield client
-    finally:
-        client.close()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stdout.close()
-        server.stderr.close()
-
-
-def token(cli, role: str) -> str:
-    created = cli("token", "create", "--role", role, "--json", check=0).stdout
-    return json.loads(created)["secret"]
+from serve_helpers import bearer, free_port, serving, token
 
 
 def test_the_seed_endpoints_answer_with_tokens_where_required(cli, project):
@@ -145,15 +99,14 @@ def test_metrics_can_be_opened_by_config(cli, project):
     assert "automation_status" in metrics.text
 
 
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
 ROLE_MATRIX = [
     # (method, path, least role that may call it)
     ("GET", "/v1/automations", "viewer"),
     ("GET", "/v1/runs", "viewer"),
     ("GET", "/v1/events", "viewer"),
+    ("GET", "/v1/events/timeline", "viewer"),
+    ("GET", "/v1/events/correlate?run={run}", "viewer"),
+    ("POST", "/v1/automations/validate", "viewer"),
     ("GET", "/status", "viewer"),
     ("POST", "/v1/runs", "operator"),
     ("POST", "/v1/events/{event}/resolve", "operator"),
@@ -178,6 +131,7 @@ def test_every_role_may_do_what_its_role_allows_and_no_more(cli, project):
     bodies = {
         "/v1/runs": {"automation": "hello", "params": {"who": "matrix"}},
         "/v1/tokens": {"role": "viewer", "projects": ["proj"]},
+        "/v1/automations/validate": {"definition": {"name": "x", "steps": [{"id": "a"}]}},
     }
 
     outcomes = {}
@@ -436,7 +390,7 @@ def test_sigterm_lets_a_running_run_finish(cli, project):
         )
     )
     operator = bearer(token(cli, "operator"))
-    port = _free_port()
+    port = free_port()
     server = cli.popen("serve", "--port", str(port))
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:

@@ -217,6 +217,38 @@ def test_triggers_validate_cron_and_timezone() -> None:
     )
 
 
+def test_trigger_params_must_fit_the_params_schema() -> None:
+    params = {"n": {"type": "integer", "required": True}}
+    cron = {"type": "cron", "schedule": "0 * * * *"}
+    assert "triggers[0].params: invalid params: param n: required" in error_messages(
+        params=params, triggers=[cron]
+    )
+    assert "param n: 'x' is not an integer" in error_messages(
+        params=params, triggers=[{**cron, "params": {"n": "x"}}]
+    )
+    assert "triggers[1].params: unknown param m (known: n)" in error_messages(
+        params=params,
+        triggers=[{**cron, "params": {"n": 1}}, {"type": "webhook", "params": {"m": "a"}}],
+    )
+    assert "'a..b' is not a dotted path" in error_messages(
+        params=params, triggers=[{"type": "webhook", "params": {"n": "a..b"}}]
+    )
+
+
+def test_a_webhook_maps_payload_paths_to_params() -> None:
+    from autohub.registry.triggers import WebhookTrigger
+
+    hook = WebhookTrigger(
+        secret="${HOOK_SECRET}",
+        params={"repo": "repository.name", "sha": "commits.1.id", "gone": "missing.path"},
+    )
+    payload = {"repository": {"name": "api"}, "commits": [{"id": "a1"}, {"id": "b2"}]}
+
+    assert hook.params_from(payload) == {"repo": "api", "sha": "b2"}
+    assert hook.params_from(["not", "a", "mapping"]) == {}
+    assert hook.secret_name == "HOOK_SECRET"
+
+
 def test_version_ignores_key_order_and_explicit_defaults() -> None:
     base = automation(steps=[{"id": "a", "shell": ["x"], "timeout": "30s"}])
     reordered = Automation.model_validate(

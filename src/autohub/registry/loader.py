@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -87,6 +87,24 @@ def load_registry(config: Config) -> Registry:
     """Build the registry from every source; raises DefinitionError listing all problems."""
     loader = _Loader(config)
     return loader.load()
+
+
+def check_definition(
+    config: Config, breakers: Mapping[str, BreakerPolicy], data: Any, source: str
+) -> tuple[Definition | None, list[Problem]]:
+    """Validate one automation given as data (not yet in the project), as the loader
+    would: the definition when valid, and every problem located by its key path."""
+    loader = _Loader(config)
+    document = YamlDocument(source, data)
+    loader.problems += find_literal_secrets(document)
+    loader._add_yaml(document, (), data)
+    with _importable(config.root):
+        for definition in loader.definitions.values():
+            loader._check_python_targets(definition)
+    for definition in loader.definitions.values():
+        loader._check_breakers(definition, dict(breakers))
+    valid = next(iter(loader.definitions.values()), None)
+    return (valid if not loader.problems else None), loader.problems
 
 
 def source_files(config: Config) -> list[Path]:

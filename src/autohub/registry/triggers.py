@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,11 +70,50 @@ class CronTrigger(Strict):
 
 
 class WebhookTrigger(Strict):
-    """``POST /v1/hooks/{automation}``, signed with HMAC-SHA256; payload fields map to params."""
+    """``POST /v1/hooks/{automation}``, signed with HMAC-SHA256 of the body under
+    ``secret`` (or sent with an operator token); ``params`` maps each param to a dotted
+    path in the JSON payload (``repository.name``, ``commits.0.id``)."""
 
     type: Literal["webhook"] = "webhook"
     secret: str | None = Field(default=None, pattern=r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
     params: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _paths(cls, params: dict[str, str]) -> dict[str, str]:
+        for name, path in params.items():
+            if not _PATH.fullmatch(path):
+                raise ValueError(f"{name}: {path!r} is not a dotted path such as 'repository.name'")
+        return params
+
+    @property
+    def secret_name(self) -> str | None:
+        """The name of the secret the signature is made with (``${NAME}`` -> ``NAME``)."""
+        return self.secret[2:-1] if self.secret else None
+
+    def params_from(self, payload: Any) -> dict[str, Any]:
+        """The params the payload maps to; a path it lacks is left out (the param's
+        default applies, or validation says it is required)."""
+        values: dict[str, Any] = {}
+        for name, path in self.params.items():
+            found, value = _lookup(payload, path.split("."))
+            if found:
+                values[name] = value
+        return values
+
+
+_PATH = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+
+
+def _lookup(value: Any, parts: list[str]) -> tuple[bool, Any]:
+    for part in parts:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return False, None
+    return True, value
 
 
 class EventTrigger(Strict):

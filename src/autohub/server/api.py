@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from autohub.errors import InvalidInput, NotFound
 from autohub.hub import Hub
 from autohub.server.auth import Authenticator
+from autohub.server.hooks import hook_routes
 from autohub.store.breakers import BreakerState
 from autohub.store.events import EventFilter
 from autohub.store.tokens import ApiToken
@@ -31,6 +32,14 @@ class TriggerRun(BaseModel):
     automation: str = Field(max_length=200)
     params: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+class ValidateAutomation(BaseModel):
+    """``POST /v1/automations/validate``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any]
 
 
 Grant = Callable[[Request, str], Awaitable[ApiToken]]
@@ -48,6 +57,7 @@ def api_router(hub: Hub, auth: Authenticator, *, on_run_created: Callable[[], No
     _event_routes(router, hub, grant)
     _breaker_routes(router, hub, grant)
     _token_routes(router, hub, grant)
+    hook_routes(router, hub, auth, on_run_created)
     return router
 
 
@@ -61,6 +71,23 @@ def _automation_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
             for definition in hub.registry
             if _project_of(definition.automation.project, hub) in token.projects
         ]
+
+    @router.post("/automations/validate", tags=["automations"])
+    async def validate_automation(request: Request, body: ValidateAutomation) -> Any:
+        """Check a definition as the project would load it (its defaults, breakers and
+        modules) without adding it: ``valid``, its version, and each problem's path."""
+        await grant(request, "viewer")
+        from autohub.registry.loader import check_definition
+
+        definition, problems = await run_in_threadpool(
+            check_definition, hub.config, hub.registry.breakers, body.definition, "definition"
+        )
+        return {
+            "valid": definition is not None,
+            "name": definition.name if definition else body.definition.get("name"),
+            "version": definition.version if definition else None,
+            "problems": [{"path": p.key or "", "message": p.message} for p in problems],
+        }
 
     @router.get("/automations/{name}", tags=["automations"])
     async def show_automation(request: Request, name: str) -> Any:
@@ -164,6 +191,41 @@ def _event_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
         )
         page = await run_in_threadpool(lambda: hub.events.query(where, limit=limit, cursor=cursor))
         return {"events": [e.to_dict() for e in page.events], "next_cursor": page.next_cursor}
+
+    @router.get("/events/timeline", tags=["events"])
+    async def timeline(
+        request: Request,
+        project: str | None = None,
+        hours: Annotated[float, Query(gt=0, le=24 * 366)] = 24,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> Any:
+        """A project's events over the last ``hours``, oldest first."""
+        token = await grant(request, "viewer")
+        chosen = _chosen_project(token, project)
+        events = await run_in_threadpool(lambda: hub.events.timeline(chosen, hours, limit))
+        return {"events": [e.to_dict() for e in events]}
+
+    @router.get("/events/correlate", tags=["events"])
+    async def correlate(
+        request: Request,
+        event: int | None = None,
+        run: str | None = None,
+        correlation: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> Any:
+        """Everything sharing a run or correlation id with an event (or with the given
+        ids), oldest first; events of projects the token does not see are left out."""
+        token = await grant(request, "viewer")
+        if event is not None:
+            anchor = await run_in_threadpool(hub.events.get, event)
+            if anchor.project_id not in token.projects:
+                raise NotFound(f"no event with id {event}")
+        events = await run_in_threadpool(
+            lambda: hub.events.correlate(
+                event_id=event, run_id=run, correlation_id=correlation, limit=limit
+            )
+        )
+        return {"events": [e.to_dict() for e in events if e.project_id in token.projects]}
 
     @router.post("/events/{event_id}/resolve", tags=["events"])
     async def resolve_event(request: Request, event_id: int) -> Any:

@@ -38,18 +38,18 @@ class Authenticator:
             token = self.hub.tokens.authenticate(secret.strip())
         if token is None:
             reason = "missing bearer token" if not header else "invalid or expired token"
-            self._record(request, reason, None)
+            self.record_denied(request, reason, None)
             raise Denied(
                 error_response(401, "unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
             )
         if ROLES.index(token.role) < ROLES.index(role):
             reason = f"role {token.role} may not do this (needs {role})"
-            self._record(request, reason, token)
+            self.record_denied(request, reason, token)
             raise Denied(error_response(403, "forbidden", reason))
         wait = self.limiter.acquire(token.id)
         if wait is not None:
             reason = f"over {self.limiter.per_minute} requests a minute for this token"
-            self._record(request, reason, token)
+            self.record_denied(request, reason, token)
             raise Denied(
                 error_response(
                     429, "rate_limited", reason, headers={"Retry-After": retry_after_header(wait)}
@@ -57,10 +57,18 @@ class Authenticator:
             )
         return token
 
-    def _record(self, request: Request, reason: str, token: ApiToken | None) -> None:
+    def record_denied(
+        self,
+        request: Request,
+        reason: str,
+        token: ApiToken | None,
+        project: str | None = None,
+    ) -> None:
+        """The audit event of a refused request (in ``project``, else the token's first
+        project, else the server's)."""
         self.hub.events.record(
             "api.denied",
-            token.projects[0] if token is not None else self.hub.project,
+            project or (token.projects[0] if token is not None else self.hub.project),
             "failed",
             detected_from="server",
             evidence={
