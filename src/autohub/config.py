@@ -77,6 +77,8 @@ class ServerConfig(BaseModel):
     """Runs the server executes at once."""
     shutdown_grace_seconds: float = Field(default=30, ge=0)
     """On SIGTERM, how long running runs have to finish before the server exits."""
+    stream_queue_events: int = Field(default=1000, ge=10, le=100_000)
+    """Events a live-stream client may fall behind by before it is dropped."""
     scheduler: bool = True
     """Whether the server fires cron triggers (any number of servers may: each tick fires
     once across them)."""

@@ -7,20 +7,22 @@ Triggered runs are executed by the server's run executor (``server/executor.py``
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from autohub.errors import InvalidInput, NotFound
+from autohub.errors import NotFound
 from autohub.hub import Hub
-from autohub.server.auth import Authenticator
+from autohub.server.auth import Authenticator, chosen_project
+from autohub.server.event_query import EventQuery
 from autohub.server.hooks import hook_routes
+from autohub.server.stream import EventBroadcaster
+from autohub.server.stream_api import stream_routes
 from autohub.store.breakers import BreakerState
-from autohub.store.events import EventFilter
 from autohub.store.tokens import ApiToken
 
 
@@ -45,7 +47,13 @@ class ValidateAutomation(BaseModel):
 Grant = Callable[[Request, str], Awaitable[ApiToken]]
 
 
-def api_router(hub: Hub, auth: Authenticator, *, on_run_created: Callable[[], None]) -> APIRouter:
+def api_router(
+    hub: Hub,
+    auth: Authenticator,
+    broadcaster: EventBroadcaster,
+    *,
+    on_run_created: Callable[[], None],
+) -> APIRouter:
     """Every ``/v1`` endpoint; ``on_run_created`` tells the executor there is work."""
     router = APIRouter(prefix="/v1")
 
@@ -58,6 +66,7 @@ def api_router(hub: Hub, auth: Authenticator, *, on_run_created: Callable[[], No
     _breaker_routes(router, hub, grant)
     _token_routes(router, hub, grant)
     hook_routes(router, hub, auth, on_run_created)
+    stream_routes(router, auth, broadcaster)
     return router
 
 
@@ -110,7 +119,7 @@ def _run_routes(
     ) -> Any:
         """Runs, newest first, of one project (default: the token's only project)."""
         token = await grant(request, "viewer")
-        chosen = _chosen_project(token, project)
+        chosen = chosen_project(token, project)
         runs = await run_in_threadpool(
             hub.runs.list_runs,
             automation=automation,
@@ -166,29 +175,13 @@ def _event_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     @router.get("/events", tags=["events"])
     async def query_events(
         request: Request,
-        project: str | None = None,
-        event_type: Annotated[list[str] | None, Query(alias="type")] = None,
-        status: Annotated[list[str] | None, Query()] = None,
-        run: str | None = None,
-        correlation: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        unresolved: bool = False,
+        query: Annotated[EventQuery, Depends()],
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         cursor: str | None = None,
     ) -> Any:
         """Events of one project, newest first, a page at a time (``next_cursor``)."""
         token = await grant(request, "viewer")
-        where = EventFilter(
-            event_types=event_type or (),
-            statuses=status or (),
-            project_id=_chosen_project(token, project),
-            run_id=run,
-            correlation_id=correlation,
-            since=since,
-            until=until,
-            unresolved=unresolved,
-        )
+        where = query.filter(token)
         page = await run_in_threadpool(lambda: hub.events.query(where, limit=limit, cursor=cursor))
         return {"events": [e.to_dict() for e in page.events], "next_cursor": page.next_cursor}
 
@@ -201,7 +194,7 @@ def _event_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     ) -> Any:
         """A project's events over the last ``hours``, oldest first."""
         token = await grant(request, "viewer")
-        chosen = _chosen_project(token, project)
+        chosen = chosen_project(token, project)
         events = await run_in_threadpool(lambda: hub.events.timeline(chosen, hours, limit))
         return {"events": [e.to_dict() for e in events]}
 
@@ -246,7 +239,7 @@ def _breaker_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     async def list_breakers(request: Request) -> Any:
         """Every breaker the project declares, with its shared state."""
         token = await grant(request, "viewer")
-        _chosen_project(token, hub.project)
+        chosen_project(token, hub.project)
         states = await run_in_threadpool(hub.breakers.all)
         return [
             states.get(name, BreakerState()).summary(name)
@@ -257,7 +250,7 @@ def _breaker_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     async def reset_breaker(request: Request, name: str) -> Any:
         """Close a breaker by hand (an operator token); a breaker.closed event is written."""
         token = await grant(request, "operator")
-        _chosen_project(token, hub.project)
+        chosen_project(token, hub.project)
         if name not in hub.registry.breakers:
             raise NotFound(f"no breaker named {name!r}")
         state = await run_in_threadpool(lambda: hub.breakers.reset(name, project_id=hub.project))
@@ -290,7 +283,7 @@ def _token_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
         """A new token and its secret, shown this once."""
         token = await grant(request, "admin")
         for project in body.projects:
-            _chosen_project(token, project)
+            chosen_project(token, project)
         lifetime = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
         created, secret = await run_in_threadpool(
             lambda: hub.tokens.create(body.role, body.projects, expires_in=lifetime, name=body.name)
@@ -323,18 +316,6 @@ def _automation(definition: Any, hub: Hub) -> dict[str, Any]:
         "steps": [step.id for step in automation.steps],
         "source": definition.source,
     }
-
-
-def _chosen_project(token: ApiToken, project: str | None) -> str:
-    if project is None:
-        if len(token.projects) == 1:
-            return token.projects[0]
-        raise InvalidInput(
-            f"project: this token sees {', '.join(token.projects)}: name one with ?project="
-        )
-    if project not in token.projects:
-        raise NotFound(f"no project {project!r}")
-    return project
 
 
 def _visible_automation(hub: Hub, token: ApiToken, name: str) -> Any:

@@ -31,6 +31,7 @@ from autohub.server.executor import RunExecutor
 from autohub.server.metrics import exposition
 from autohub.server.probes import Probes
 from autohub.server.scheduler import Scheduler
+from autohub.server.stream import EventBroadcaster
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies larger than this are refused (413) before they are read."""
@@ -55,13 +56,17 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         else None
     )
 
+    broadcaster = EventBroadcaster(hub, queue_events=settings.stream_queue_events)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        broadcaster.start()
         if executor is not None:
             executor.start()
         if scheduler is not None:
             scheduler.start()
         yield
+        await broadcaster.stop()
         if scheduler is not None:  # SIGTERM: fire no more, give up schedule leases
             await run_in_threadpool(scheduler.stop)
         if executor is not None:  # no new runs; running ones get the grace period
@@ -76,7 +81,9 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
     probes = Probes(hub, started_at=utcnow(), executor=executor, scheduler=scheduler)
     auth = Authenticator(hub)
     app.include_router(
-        api_router(hub, auth, on_run_created=executor.wake if executor else lambda: None)
+        api_router(
+            hub, auth, broadcaster, on_run_created=executor.wake if executor else lambda: None
+        )
     )
     origins = settings.cors_origins
     if origins:

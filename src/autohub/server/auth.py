@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 
+from autohub.errors import InvalidInput, NotFound
 from autohub.hub import Hub
 from autohub.server.ratelimit import RateLimiter, retry_after_header
 from autohub.store.tokens import ROLES, ApiToken
@@ -27,17 +28,21 @@ class Authenticator:
         self.hub = hub
         self.limiter = RateLimiter(hub.config.file.server.rate_limit_per_minute)
 
-    def check(self, request: Request, role: str) -> ApiToken:
+    def check(self, request: HTTPConnection, role: str, *, query_token: bool = False) -> ApiToken:
         """The request's token when it may act as ``role``; otherwise raise ``Denied``
         (401 without a valid token, 403 with too small a role, 429 over the token's rate
-        limit), recorded as an event."""
+        limit), recorded as an event. With ``query_token``, the token may come as
+        ``?access_token=`` (for browsers' WebSocket and EventSource, which cannot send
+        headers)."""
         header = request.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
+        if not header and query_token and request.query_params.get("access_token"):
+            scheme, secret = "bearer", request.query_params["access_token"]
         token = None
         if scheme.lower() == "bearer" and secret:
             token = self.hub.tokens.authenticate(secret.strip())
         if token is None:
-            reason = "missing bearer token" if not header else "invalid or expired token"
+            reason = "missing bearer token" if not secret else "invalid or expired token"
             self.record_denied(request, reason, None)
             raise Denied(
                 error_response(401, "unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
@@ -59,7 +64,7 @@ class Authenticator:
 
     def record_denied(
         self,
-        request: Request,
+        request: HTTPConnection,
         reason: str,
         token: ApiToken | None,
         project: str | None = None,
@@ -72,7 +77,7 @@ class Authenticator:
             "failed",
             detected_from="server",
             evidence={
-                "method": request.method,
+                "method": request.scope.get("method", "WEBSOCKET"),
                 "path": request.url.path,
                 "reason": reason,
                 "token": token.id if token is not None else None,
@@ -93,3 +98,17 @@ def error_response(
     if field is not None:
         error["field"] = field
     return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def chosen_project(token: ApiToken, project: str | None) -> str:
+    """The project a request is about: ``project`` if the token sees it (else 404, as if it
+    did not exist), or the token's only project."""
+    if project is None:
+        if len(token.projects) == 1:
+            return token.projects[0]
+        raise InvalidInput(
+            f"project: this token sees {', '.join(token.projects)}: name one with ?project="
+        )
+    if project not in token.projects:
+        raise NotFound(f"no project {project!r}")
+    return project

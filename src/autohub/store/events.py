@@ -109,6 +109,21 @@ class EventFilter:
     unresolved: bool = False
     after_id: int | None = None
 
+    def matches(self, event: Event) -> bool:
+        """Whether ``event`` is one the query would return (for filtering a live stream
+        in memory, as the database filters a query)."""
+        return (
+            (not self.event_types or event.event_type in self.event_types)
+            and (not self.statuses or event.status in self.statuses)
+            and (self.project_id is None or event.project_id == self.project_id)
+            and (self.run_id is None or event.run_id == self.run_id)
+            and (self.correlation_id is None or event.correlation_id == self.correlation_id)
+            and (self.since is None or event.created_at >= self.since)
+            and (self.until is None or event.created_at < self.until)
+            and (not self.unresolved or event.resolved_at is None)
+            and (self.after_id is None or (event.id or 0) > self.after_id)
+        )
+
 
 @dataclass
 class EventPage:
@@ -309,13 +324,13 @@ class EventStore:
     # -- reading -------------------------------------------------------------------------
 
     def get(self, event_id: int) -> Event:
-        events = self._select(automation_events.c.id == event_id, limit=1)
+        events = self.select(automation_events.c.id == event_id, limit=1)
         if not events:
             raise NotFound(f"no event with id {event_id}")
         return events[0]
 
     def _by_uid(self, uid: str) -> Event:
-        events = self._select(automation_events.c.uid == uid, limit=1)
+        events = self.select(automation_events.c.uid == uid, limit=1)
         if not events:
             raise NotFound(f"no event with uid {uid}")
         return events[0]
@@ -336,7 +351,7 @@ class EventStore:
                     sa.and_(table.c.created_at == created_at, table.c.id < last_id),
                 )
             )
-        events = self._select(
+        events = self.select(
             sa.and_(sa.true(), *conditions),
             order=(table.c.created_at.desc(), table.c.id.desc()),
             limit=limit + 1,
@@ -351,7 +366,7 @@ class EventStore:
         """Events stored after ``after_id``, oldest first (for following the stream)."""
         table = automation_events
         conditions = [*_conditions(where), table.c.id > after_id]
-        return self._select(sa.and_(*conditions), order=(table.c.id.asc(),), limit=limit)
+        return self.select(sa.and_(*conditions), order=(table.c.id.asc(),), limit=limit)
 
     def last_id(self) -> int:
         try:
@@ -367,7 +382,7 @@ class EventStore:
             raise InvalidInput(f"hours: must be positive, got {hours}")
         table = automation_events
         since = self.clock() - timedelta(hours=hours)
-        return self._select(
+        return self.select(
             sa.and_(table.c.project_id == project_id, table.c.created_at >= since),
             order=(table.c.created_at.asc(), table.c.id.asc()),
             limit=limit,
@@ -395,17 +410,18 @@ class EventStore:
             conditions.append(table.c.correlation_id == correlation_id)
         if not conditions:
             raise InvalidInput("correlate: give an event id, a run id or a correlation id")
-        return self._select(
+        return self.select(
             sa.or_(*conditions), order=(table.c.created_at.asc(), table.c.id.asc()), limit=limit
         )
 
-    def _select(
+    def select(
         self,
         condition: sa.ColumnElement[bool],
         *,
         order: Sequence[sa.UnaryExpression[Any]] = (),
         limit: int,
     ) -> list[Event]:
+        """The events matching ``condition``, in ``order``, at most ``limit``."""
         statement = sa.select(automation_events).where(condition).order_by(*order).limit(limit)
         return [_event_from_row(row) for row in self.database.fetch(statement, "read events")]
 
