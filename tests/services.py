@@ -95,6 +95,7 @@ def _run(
     stdin: str | None = None,
     check: bool = True,
     timeout: float = 300,
+    cwd: str | Path = "/",  # the postgres user may not be able to enter ours
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` capturing its output; raise ServiceError with the output on failure."""
     args = [str(part) for part in cmd]
@@ -105,7 +106,7 @@ def _run(
             capture_output=True,
             text=True,
             env=env,
-            cwd="/",  # the postgres user may not be able to enter our cwd
+            cwd=cwd,
             timeout=timeout,
             check=False,
         )
@@ -575,6 +576,34 @@ class RedisServer:
         self.start()
 
 
+# -- promtool -----------------------------------------------------------------------
+
+
+def ensure_promtool(state_dir: Path) -> Path:
+    """``promtool`` from Debian's prometheus package: on PATH, or unpacked once into
+    ``state_dir/prometheus`` (``apt-get download`` + ``dpkg-deb -x``: no service is
+    installed or started)."""
+    found = shutil.which("promtool")
+    if found:
+        return Path(found)
+    root = state_dir / "prometheus"
+    binary = root / "usr" / "bin" / "promtool"
+    if binary.exists():
+        return binary
+    debs = state_dir / "debs"
+    debs.mkdir(exist_ok=True)
+    if is_root():
+        _apt_update()
+    log("apt-get download prometheus (for promtool)")
+    _run(["apt-get", "download", "prometheus"], cwd=debs, timeout=600)
+    (deb,) = sorted(debs.glob("prometheus_*.deb"))[-1:]
+    _run(["dpkg-deb", "-x", str(deb), str(root)], timeout=300)
+    deb.unlink()
+    if not binary.exists():
+        raise ServiceError(f"the prometheus package has no {binary.relative_to(root)}")
+    return binary
+
+
 # -- command line -----------------------------------------------------------------
 
 
@@ -645,11 +674,13 @@ def cmd_up(state_dir: Path) -> None:
         cluster.up()
         redis = RedisServer(dir=state_dir / "redis", port=redis_port)
         redis.up()
+        promtool = ensure_promtool(state_dir)
     log(f"PostgreSQL {HOST}:{pg_port} ({cluster.datadir}), Redis {HOST}:{redis_port}: ready")
     exports = {
         "AUTOHUB_TEST_POSTGRES_URL": cluster.url(),
         "AUTOHUB_TEST_PG_BINDIR": str(bindir),
         "AUTOHUB_TEST_REDIS_URL": redis.url(),
+        "AUTOHUB_TEST_PROMTOOL": str(promtool),
     }
     for name, value in exports.items():
         print(f"export {name}={shlex.quote(value)}")

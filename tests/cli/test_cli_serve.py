@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import signal
+import subprocess
 import time
 from datetime import datetime
 
@@ -97,6 +99,29 @@ def test_metrics_can_be_opened_by_config(cli, project):
 
     assert metrics.status_code == 200
     assert "automation_status" in metrics.text
+
+
+def test_metrics_pass_promtool_check_metrics(cli, project):
+    """Debian's promtool lints the exposition (names, types, help, units)."""
+    promtool = os.environ.get("AUTOHUB_TEST_PROMTOOL")
+    assert promtool, "AUTOHUB_TEST_PROMTOOL is not set: run the tests through `make test`"
+    cli("run", "hello", "-p", "who=metrics", check=0)
+    cli("run", "backup-data", check=None)  # whatever its outcome, it adds stages
+    viewer = bearer(token(cli, "viewer"))
+
+    with serving(cli) as client:
+        breakers = client.post(
+            "/v1/breakers/deploy-target/reset", headers=bearer(token(cli, "operator"))
+        )
+        body = client.get("/metrics", headers=viewer).text
+
+    assert breakers.status_code == 200
+    assert 'autohub_breaker_state{breaker="deploy-target"}' in body
+    assert 'automation_stage_success_total{automation="hello",stage="greet"} 1.0' in body
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
+    )
+    assert (lint.returncode, lint.stdout + lint.stderr) == (0, "")
 
 
 ROLE_MATRIX = [

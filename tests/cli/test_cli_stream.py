@@ -119,8 +119,8 @@ def test_server_sent_events_stream_and_resume_from_the_last_event_id(cli, projec
     ]
     assert [data["evidence"] for _, _, data in resumed] == [{"n": 1}, {"n": 2}]
     assert anonymous.status_code == 401
-    assert bad_status.status_code == 400
-    assert "status: 'exploded'" in bad_status.json()["error"]["message"]
+    assert bad_status.status_code == 422
+    assert bad_status.json()["error"]["field"] == "query.status.0"
 
 
 def test_a_refused_websocket_is_told_why(cli, project):
@@ -144,7 +144,7 @@ def test_a_refused_websocket_is_told_why(cli, project):
         "none": ("unauthorized", 4401),
         "forged": ("unauthorized", 4401),
         "other project": ("not_found", 4404),
-        "bad status": ("invalid_input", 4400),
+        "bad status": ("invalid_request", 4422),
     }
 
 

@@ -25,6 +25,7 @@ TABLES = {
     "lock_leases",
     "lock_waiters",
     "api_tokens",
+    "schedules",
 }
 EVENT_INDEXES = {
     "ix_automation_events_project_type_created",

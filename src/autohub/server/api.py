@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from autohub.errors import NotFound
 from autohub.hub import Hub
 from autohub.server.auth import Authenticator, chosen_project
-from autohub.server.event_query import EventQuery
+from autohub.server.event_query import MAX_EVENT_ID, EventQuery
 from autohub.server.hooks import hook_routes
 from autohub.server.stream import EventBroadcaster
 from autohub.server.stream_api import stream_routes
 from autohub.store.breakers import BreakerState
+from autohub.store.runs import RunState
 from autohub.store.tokens import ApiToken
 
 
@@ -113,7 +114,7 @@ def _run_routes(
     async def list_runs(
         request: Request,
         automation: str | None = None,
-        state: Annotated[list[str] | None, Query()] = None,
+        state: Annotated[list[RunState] | None, Query()] = None,
         project: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> Any:
@@ -201,7 +202,7 @@ def _event_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     @router.get("/events/correlate", tags=["events"])
     async def correlate(
         request: Request,
-        event: int | None = None,
+        event: Annotated[int | None, Query(ge=1, le=MAX_EVENT_ID)] = None,
         run: str | None = None,
         correlation: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -221,7 +222,9 @@ def _event_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
         return {"events": [e.to_dict() for e in events if e.project_id in token.projects]}
 
     @router.post("/events/{event_id}/resolve", tags=["events"])
-    async def resolve_event(request: Request, event_id: int) -> Any:
+    async def resolve_event(
+        request: Request, event_id: Annotated[int, Path(ge=1, le=MAX_EVENT_ID)]
+    ) -> Any:
         """Mark an event resolved (an operator token)."""
         token = await grant(request, "operator")
         event = await run_in_threadpool(hub.events.get, event_id)

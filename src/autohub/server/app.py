@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import autohub
@@ -26,7 +28,8 @@ from autohub.errors import (
 )
 from autohub.hub import Hub
 from autohub.server.api import api_router
-from autohub.server.auth import Authenticator, Denied, error_response
+from autohub.server.auth import Authenticator, Denied
+from autohub.server.errors import ERROR_RESPONSES, error_response
 from autohub.server.executor import RunExecutor
 from autohub.server.metrics import exposition
 from autohub.server.probes import Probes
@@ -42,6 +45,19 @@ _ERROR_STATUS: list[tuple[type[AutohubError], int, str]] = [
     (StoreError, 503, "store_error"),
     (AutohubError, 400, "invalid_input"),
 ]
+
+
+class ReadyCheck(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class ReadyBody(BaseModel):
+    """``/ready``: whether every check passes, and each check."""
+
+    ready: bool
+    checks: list[ReadyCheck]
 
 
 def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
@@ -77,6 +93,7 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         version=autohub.__version__,
         description="One hub for a team's automations: runs, events, breakers.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     probes = Probes(hub, started_at=utcnow(), executor=executor, scheduler=scheduler)
     auth = Authenticator(hub)
@@ -94,21 +111,7 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
 
-    @app.exception_handler(AutohubError)
-    async def autohub_error(_request: Request, exc: AutohubError) -> JSONResponse:
-        status, code = next((s, c) for kind, s, c in _ERROR_STATUS if isinstance(exc, kind))
-        return error_response(status, code, exc.message)
-
-    @app.exception_handler(Denied)
-    async def denied(_request: Request, exc: Denied) -> JSONResponse:
-        return exc.response
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(part) for part in first["loc"])
-        return error_response(422, "invalid_request", f"{field}: {first['msg']}", field=field)
-
+    _handle_errors(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.get("/health", tags=["probes"])
@@ -116,7 +119,9 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         """Liveness: the process answers (no store access)."""
         return {"status": "ok", "uptime_seconds": round(probes.uptime_seconds, 3)}
 
-    @app.get("/ready", tags=["probes"], responses={503: {"description": "not ready"}})
+    ready_body = {"model": ReadyBody, "description": "not ready: the failing checks say why"}
+
+    @app.get("/ready", tags=["probes"], response_model=ReadyBody, responses={503: ready_body})
     async def ready() -> JSONResponse:
         """Readiness: the store answers, its schema is current, no runs are stuck."""
         checks = await run_in_threadpool(probes.readiness)
@@ -132,7 +137,12 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         await run_in_threadpool(auth.check, request, "viewer")
         return await run_in_threadpool(probes.status)
 
-    @app.get("/metrics", tags=["probes"])
+    @app.get(
+        "/metrics",
+        tags=["probes"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics(request: Request) -> Response:
         """Prometheus exposition (open when ``server.metrics_open``, else a viewer token)."""
         if not settings.metrics_open:
@@ -141,6 +151,45 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Every failure answers with the JSON error shape (``errors.py``)."""
+
+    @app.exception_handler(AutohubError)
+    async def autohub_error(_request: Request, exc: AutohubError) -> JSONResponse:
+        status, code = next((s, c) for kind, s, c in _ERROR_STATUS if isinstance(exc, kind))
+        return error_response(status, code, exc.message)
+
+    @app.exception_handler(Denied)
+    async def denied(_request: Request, exc: Denied) -> JSONResponse:
+        return exc.response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        field, message = _first_problem(exc.errors())
+        return error_response(422, "invalid_request", message, field=field)
+
+    @app.exception_handler(WebSocketRequestValidationError)
+    async def invalid_websocket(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
+        field, message = _first_problem(exc.errors())
+        await websocket.accept()  # so that the client can read why
+        error = {"code": "invalid_request", "message": message, "field": field}
+        await websocket.send_json({"type": "error", "error": error})
+        await websocket.close(code=4422, reason=message[:120])
+
+
+def _first_problem(errors: Sequence[Any]) -> tuple[str, str]:
+    """The field and message of a validation error's first problem."""
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    field = ".".join(str(part) for part in first["loc"])
+    return field, f"{field}: {first['msg']}"
 
 
 class BodyLimit:

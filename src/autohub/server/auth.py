@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from autohub.errors import InvalidInput, NotFound
 from autohub.hub import Hub
+from autohub.server.errors import error_response
 from autohub.server.ratelimit import RateLimiter, retry_after_header
 from autohub.store.tokens import ROLES, ApiToken
 
@@ -84,20 +83,6 @@ class Authenticator:
                 "client": request.client.host if request.client else None,
             },
         )
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    """The JSON error every failure answers with: a stable code, a message, the field."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 def chosen_project(token: ApiToken, project: str | None) -> str:

@@ -26,7 +26,8 @@ from fastapi.responses import JSONResponse
 from autohub.errors import InvalidInput, NotFound
 from autohub.hub import Hub
 from autohub.registry.triggers import WebhookTrigger
-from autohub.server.auth import Authenticator, Denied, error_response
+from autohub.server.auth import Authenticator, Denied
+from autohub.server.errors import error_response
 
 SIGNATURE_HEADERS = ("x-autohub-signature-256", "x-hub-signature-256")
 DELIVERY_HEADERS = ("x-autohub-delivery", "x-github-delivery", "idempotency-key")

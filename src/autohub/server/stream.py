@@ -89,6 +89,8 @@ class EventBroadcaster:
     subscribers: set[Subscriber] = field(default_factory=set)
     _task: asyncio.Task[None] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _tail: EventTail | None = None
+    _joining: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="autohub-event-stream")
@@ -101,14 +103,20 @@ class EventBroadcaster:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def subscribe(self, where: EventFilter, projects: frozenset[str]) -> Subscriber:
+    async def subscribe(self, where: EventFilter, projects: frozenset[str]) -> Subscriber:
+        """A new subscriber, who gets every matching event stored from now on."""
         subscriber = Subscriber(where, projects, asyncio.Queue(self.queue_events))
-        self.subscribers.add(subscriber)
+        async with self._joining:
+            if self._tail is None:  # the first listener: follow the store from here
+                self._tail = await asyncio.to_thread(EventTail.from_now, self.hub.events)
+            self.subscribers.add(subscriber)
         self._wake.set()
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        if not self.subscribers:
+            self._tail = None  # nobody listens: no reads until someone does
 
     async def backlog(self, subscriber: Subscriber, after_id: int) -> list[Event]:
         """The subscriber's events stored after ``after_id`` (for a client catching up)."""
@@ -119,16 +127,13 @@ class EventBroadcaster:
         return [event for event in events if subscriber.wants(event)]
 
     async def _run(self) -> None:
-        tail: EventTail | None = None
         while True:
-            if not self.subscribers:
-                tail = None  # nobody listens: no reads; start from "now" when someone does
+            tail = self._tail
+            if tail is None or not self.subscribers:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             try:
-                if tail is None:
-                    tail = await asyncio.to_thread(EventTail.from_now, self.hub.events)
                 events = await asyncio.to_thread(tail.poll, max(10, self.queue_events // 2))
             except AutohubError as exc:
                 logger.warning("event stream: %s", exc.message)

@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from autohub.errors import AutohubError, NotFound
 from autohub.server.auth import Authenticator, Denied
-from autohub.server.event_query import EventQuery
+from autohub.server.event_query import MAX_EVENT_ID, EventQuery
 from autohub.server.stream import (
     SEND_TIMEOUT_SECONDS,
     Dropped,
@@ -34,6 +34,16 @@ from autohub.server.stream import (
     sse_frames,
 )
 
+SSE_FRAME_SCHEMA = {
+    "type": "object",
+    "description": "One frame: `event: event` with the event's id and JSON, or a last "
+    "`event: dropped` with the reason.",
+    "properties": {
+        "event": {"type": "string", "enum": ["event", "dropped"]},
+        "id": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
 DROPPED_CLOSE_CODE = 1013
 """WebSocket "try again later": the client fell behind."""
 
@@ -44,8 +54,8 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, frames: AsyncIterator[bytes]) -> None:
-        super().__init__(media_type=self.media_type)
+    def __init__(self, frames: AsyncIterator[bytes], status_code: int = 200) -> None:
+        super().__init__(status_code=status_code, media_type=self.media_type)
         self.frames = frames
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,7 +92,7 @@ def stream_routes(router: APIRouter, auth: Authenticator, broadcaster: EventBroa
     async def stream_websocket(
         websocket: WebSocket,
         query: Annotated[EventQuery, Depends()],
-        after: Annotated[int | None, Query(ge=0)] = None,
+        after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
     ) -> None:
         await websocket.accept()
         try:
@@ -97,7 +107,7 @@ def stream_routes(router: APIRouter, auth: Authenticator, broadcaster: EventBroa
             )
             await _refuse(websocket, status, {"error": {"code": code, "message": exc.message}})
             return
-        subscriber = broadcaster.subscribe(where, frozenset(token.projects))
+        subscriber = await broadcaster.subscribe(where, frozenset(token.projects))
         try:
             backlog = await broadcaster.backlog(subscriber, after) if after is not None else []
             await _serve_websocket(websocket, subscriber, backlog)
@@ -107,21 +117,25 @@ def stream_routes(router: APIRouter, auth: Authenticator, broadcaster: EventBroa
     @router.get(
         "/events/stream",
         tags=["events"],
-        response_class=EventStreamResponse,
+        responses={200: {"content": {"text/event-stream": {"schema": SSE_FRAME_SCHEMA}}}},
     )
     async def stream_events(
         request: Request,
         query: Annotated[EventQuery, Depends()],
-        after: Annotated[int | None, Query(ge=0)] = None,
-        last_event_id: Annotated[int | None, Header(ge=0)] = None,
+        after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID)] = None,
+        last_event_id: Annotated[str | None, Header(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> Any:
         """Live events as Server-Sent Events (``Last-Event-ID`` or ``after`` replays what
         was missed)."""
         token = await run_in_threadpool(auth.check, request, "viewer", query_token=True)
         where = query.filter(token)
-        subscriber = broadcaster.subscribe(where, frozenset(token.projects))
-        resume = last_event_id if last_event_id is not None else after
-        backlog = await broadcaster.backlog(subscriber, resume) if resume is not None else []
+        subscriber = await broadcaster.subscribe(where, frozenset(token.projects))
+        resume = int(last_event_id) if last_event_id is not None else after
+        try:
+            backlog = await broadcaster.backlog(subscriber, resume) if resume is not None else []
+        except BaseException:
+            broadcaster.unsubscribe(subscriber)
+            raise
         return EventStreamResponse(sse_frames(broadcaster, subscriber, backlog))
 
 

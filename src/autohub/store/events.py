@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,19 +28,10 @@ from autohub.store.database import Database
 from autohub.store.schema import automation_events
 from autohub.store.spool import EventSpool
 
-EVENT_STATUSES = (
-    "pending",
-    "running",
-    "success",
-    "failed",
-    "warning",
-    "pending_review",
-    "skipped",
-    "cancelled",
-)
 EventStatus = Literal[
     "pending", "running", "success", "failed", "warning", "pending_review", "skipped", "cancelled"
 ]
+EVENT_STATUSES: tuple[str, ...] = get_args(EventStatus)
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$"
 PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DETECTED_FROM_MAX_CHARS = 256

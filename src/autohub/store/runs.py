@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +29,8 @@ from autohub.store.database import WAL_AUTOCHECKPOINT_PAGES, Database
 from autohub.store.events import EventStore
 from autohub.store.schema import run_steps, runs, step_attempts
 
-RUN_STATES = ("pending", "running", "succeeded", "failed", "cancelled", "timed_out")
+RunState = Literal["pending", "running", "succeeded", "failed", "cancelled", "timed_out"]
+RUN_STATES: tuple[str, ...] = get_args(RunState)
 FINAL_RUN_STATES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 STEP_STATES = ("pending", "running", "succeeded", "failed", "skipped", "cancelled", "timed_out")
 FINAL_STEP_STATES = frozenset({"succeeded", "failed", "skipped", "cancelled", "timed_out"})
