@@ -15,10 +15,15 @@ asyncio streams speaking HTTP/1.1 on keep-alive connections):
 * ``POST /v1/runs``: ``--clients`` concurrent clients post runs for ``--seconds``; the
   figure is accepted runs (201) per second. The server's executor runs them meanwhile,
   as it would in production.
+* ``GET /v1/events`` with filters at ``--events`` stored events (1M by default, written
+  straight into the store by SQL before the server starts: 20 event types, 8 statuses,
+  3 projects, 30 days): one client, one query at a time, ``--queries`` queries that
+  cycle through a type, a type and a status, a status since a day ago, a run, and the
+  second page of a type (its cursor); latency per query.
 
 Targets (issue 4, 2-core machine): ``/health`` p99 under 5 ms at 1,000 requests/s; at
-least 500 runs accepted per second. It prints figures and PASS/FAIL and exits 0: a
-report, not a test.
+least 500 runs accepted per second; a filtered event query p99 under 20 ms at 1M
+events. It prints figures and PASS/FAIL and exits 0: a report, not a test.
 
     python benchmarks/api.py
     python benchmarks/api.py --rate 500 --seconds 5
@@ -40,6 +45,10 @@ from typing import Any
 TARGET_P99_MS = 5.0
 TARGET_RATE = 1000
 TARGET_ACCEPTED = 500
+TARGET_QUERY_P99_MS = 20.0
+EVENT_TYPES = [f"{area}.{what}" for area in ("deploy", "backup", "monitor", "n8n", "gate")
+               for what in ("started", "finished", "failed", "checked")]  # fmt: skip
+STATUSES = ["success"] * 5 + ["failed", "warning", "running"]
 
 PEER_APP = """
 from starlette.applications import Starlette
@@ -115,6 +124,16 @@ class Connection:
         await self.reader.readexactly(length)
         return status
 
+    async def get_json(self, path: str, headers: str) -> Any:
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.partition(b":")[2])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        return json.loads(await self.reader.readexactly(length))
+
     def close(self) -> None:
         self.writer.close()
 
@@ -155,6 +174,39 @@ async def paced_health(port: int, rate: int, seconds: float) -> dict[str, Any]:
     return {"latencies": latencies, "errors": errors, "sent": count, "elapsed": elapsed}
 
 
+async def query_events(port: int, secret: str, queries: int) -> dict[str, Any]:
+    """One client, one query at a time: the latency of each filtered query."""
+    import urllib.parse
+
+    headers = f"Authorization: Bearer {secret}\r\n"
+    connection = await Connection.open(port)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 86400))
+    paths = []
+    for index in range(queries):
+        kind = EVENT_TYPES[index % len(EVENT_TYPES)]
+        pick = [
+            {"type": kind},
+            {"type": kind, "status": "failed"},
+            {"status": "warning", "since": since},
+            {"run": f"{index % 5000:032x}"},
+        ][index % 4]
+        paths.append("/v1/events?" + urllib.parse.urlencode({**pick, "limit": 50}))
+    latencies: list[float] = []
+    errors = 0
+    for index, query in enumerate(paths):
+        path = query
+        if index % 5 == 4:  # the second page of a type: its cursor comes from the first
+            kind = EVENT_TYPES[index % 20]
+            first = await connection.get_json(f"/v1/events?type={kind}", headers)
+            path = f"/v1/events?type={kind}&cursor={first['next_cursor']}"
+        started = time.perf_counter()
+        if await connection.request("GET", path, b"", headers) != 200:
+            errors += 1
+        latencies.append(time.perf_counter() - started)
+    connection.close()
+    return {"latencies": latencies, "errors": errors}
+
+
 async def post_runs(port: int, secret: str, clients: int, seconds: float) -> dict[str, Any]:
     headers = f"Authorization: Bearer {secret}\r\nContent-Type: application/json\r\n"
     body = json.dumps({"automation": "noop"}).encode()
@@ -184,6 +236,8 @@ async def post_runs(port: int, secret: str, clients: int, seconds: float) -> dic
 def load_main(args: argparse.Namespace) -> int:
     if args.load == "health":
         result = asyncio.run(paced_health(args.port, args.rate, args.seconds))
+    elif args.load == "events":
+        result = asyncio.run(query_events(args.port, args.secret, args.queries))
     else:
         result = asyncio.run(post_runs(args.port, args.secret, args.clients, args.seconds))
     print(json.dumps(result))
@@ -209,6 +263,8 @@ def run_load(kind: str, port: int, args: argparse.Namespace, secret: str = "") -
         str(args.clients),
         "--secret",
         secret,
+        "--queries",
+        str(args.queries),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout)
@@ -230,7 +286,34 @@ def health_row(name: str, result: dict[str, Any]) -> list[str]:
     ]
 
 
-def measure(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, Any], dict[str, Any]]:
+def fill_events(database: Path, rows: int) -> None:
+    """``rows`` events written straight into the SQLite store by one SQL statement."""
+    import sqlite3
+
+    types = " ".join(f"WHEN {i} THEN '{name}'" for i, name in enumerate(EVENT_TYPES))
+    statuses = " ".join(f"WHEN {i} THEN '{name}'" for i, name in enumerate(STATUSES))
+    seconds_apart = 30 * 86400 / rows
+    sql = f"""
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+        INSERT INTO automation_events (uid, event_type, project_id, status, evidence,
+            detected_from, metadata, created_at, run_id)
+        SELECT lower(hex(randomblob(16))),
+               CASE abs(random()) % {len(EVENT_TYPES)} {types} END,
+               CASE i % 10 WHEN 0 THEN 'other' WHEN 1 THEN 'third' ELSE 'bench' END,
+               CASE abs(random()) % {len(STATUSES)} {statuses} END,
+               '{{"n":' || i || ',"host":"web-' || (i % 40) || '","took_ms":' || (i % 997) || '}}',
+               'bench', '{{}}',
+               strftime('%Y-%m-%d %H:%M:%S', 'now', '-30 days',
+                        '+' || CAST(i * {seconds_apart} AS INTEGER) || ' seconds') || '.000000',
+               printf('%032x', i % 5000)
+        FROM n"""
+    with sqlite3.connect(database) as connection:
+        connection.execute(sql)
+
+
+def measure(
+    args: argparse.Namespace,
+) -> tuple[list[list[str]], dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Starts the peer and ``autohub serve`` on a scratch project and loads both."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOHUB_")}
     autohub = [sys.executable, "-m", "autohub"]
@@ -242,6 +325,8 @@ def measure(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, Any], 
         (root / "peer_app.py").write_text(PEER_APP)
         subprocess.run([*autohub, "db", "upgrade"], cwd=root, env=env, check=True,
                        capture_output=True)  # fmt: skip
+        print(f"  .. writing {args.events:,} events into the store")
+        fill_events(root / ".autohub" / "autohub.db", args.events)
         created = subprocess.run(
             [*autohub, "token", "create", "--role", "operator", "--json"],
             cwd=root, env=env, check=True, capture_output=True, text=True,
@@ -263,13 +348,15 @@ def measure(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, Any], 
             print("  .. the same against autohub serve")
             autohub_health = run_load("health", port, args)
             rows.append(health_row("autohub serve", autohub_health))
+            print(f"  .. {args.queries} filtered event queries at {args.events:,} events")
+            events = run_load("events", port, args, secret)
             print(f"  .. POST /v1/runs with {args.clients} clients for {args.seconds:g} s")
             runs = run_load("runs", port, args, secret)
         finally:
             for process in (server, peer):
                 process.terminate()
                 process.wait(30)
-    return rows, autohub_health, runs
+    return rows, autohub_health, runs, events
 
 
 def main() -> int:
@@ -277,7 +364,9 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=TARGET_RATE, help="/health requests/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
     parser.add_argument("--clients", type=int, default=16, help="concurrent POST clients")
-    parser.add_argument("--load", choices=("health", "runs"), help=argparse.SUPPRESS)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events stored")
+    parser.add_argument("--queries", type=int, default=500, help="event queries measured")
+    parser.add_argument("--load", choices=("health", "runs", "events"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--secret", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -290,7 +379,7 @@ def main() -> int:
     print(f"command: {command_line()}")
     print(f"machine: {machine_summary()}")
     print(f"load:    {load_average()} at the start; the machine is shared")
-    rows, autohub_health, runs = measure(args)
+    rows, autohub_health, runs, events = measure(args)
     print()
     print(f"/health at a fixed rate of {args.rate}/s, latency from each scheduled send, ms")
     print(render_table(["server", "achieved", "p50", "p99", "max", "errors"], rows))
@@ -300,8 +389,14 @@ def main() -> int:
         f"POST /v1/runs: {runs['accepted']:,} accepted in {runs['elapsed']:.1f} s = "
         f"{accepted:,.0f}/s; other answers {runs['other'] or 'none'}"
     )
-    from _common import percentile
+    from _common import median, percentile
 
+    query_ms = [latency * 1000 for latency in events["latencies"]]
+    query_p99 = percentile(query_ms, 99)
+    print()
+    print(f"GET /v1/events with filters at {args.events:,} events: {len(query_ms)} queries, "
+          f"p50 {median(query_ms):.2f} ms, p99 {query_p99:.2f} ms, max {max(query_ms):.2f} ms, "
+          f"errors {events['errors']}")  # fmt: skip
     p99 = percentile(autohub_health["latencies"], 99) * 1000
     print()
     print("Targets")
@@ -310,6 +405,9 @@ def main() -> int:
           f"at {args.rate:,}/s: {'PASS' if health_ok else 'FAIL'}")  # fmt: skip
     print(f"  runs accepted >= {TARGET_ACCEPTED}/s: {accepted:,.0f}/s: "
           f"{'PASS' if accepted >= TARGET_ACCEPTED else 'FAIL'}")  # fmt: skip
+    query_ok = query_p99 < TARGET_QUERY_P99_MS and args.events >= 1_000_000
+    print(f"  event query p99 < {TARGET_QUERY_P99_MS:g} ms at 1M events: {query_p99:.2f} ms "
+          f"at {args.events:,}: {'PASS' if query_ok else 'FAIL'}")  # fmt: skip
     print(f"load average at the end: {load_average()}")
     return 0
 

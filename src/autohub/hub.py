@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from autohub.store.tokens import TokenStore
 
 
+SEEN_EVERY_SECONDS = 60.0
+"""How often creating runs refreshes a definition version's ``last_seen_at``."""
+
+
 class Hub:
     """Configuration, database, events, definitions and registry of one project."""
 
@@ -41,6 +45,7 @@ class Hub:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._contents: dict[tuple[str, str], StoredJson] = {}
+        self._seen_at: dict[tuple[str, str], float] = {}
 
     @classmethod
     def from_config(
@@ -108,6 +113,17 @@ class Hub:
         ]
         return self.definitions.record(seen)
 
+    def _note_seen(self, definition: Definition) -> None:
+        """Record the version a run is created from, at most once a minute per version
+        and process (``last_seen_at`` to the minute; a busy server writes it once)."""
+        import time
+
+        key = (definition.name, definition.version)
+        now = time.monotonic()
+        if now - self._seen_at.get(key, -SEEN_EVERY_SECONDS) >= SEEN_EVERY_SECONDS:
+            self.record_definitions([definition.name])
+            self._seen_at[key] = now
+
     def _stored_content(self, definition: Definition) -> StoredJson:
         """A definition's content as stored: whole (uncapped) and redacted; computed once
         per version (every run records its definition)."""
@@ -167,7 +183,7 @@ class Hub:
         definition = self.registry.get(name)
         automation = definition.automation
         values = validate_params(automation.params, dict(params or {}))
-        self.record_definitions([name])
+        self._note_seen(definition)
         return self.runs.create(
             NewRun(
                 automation=automation.name,

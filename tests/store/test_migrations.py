@@ -33,8 +33,8 @@ EVENT_INDEXES = {
     "ix_automation_events_type_created",
     "ix_automation_events_status_created",
     "ix_automation_events_created",
-    "ix_automation_events_run",
-    "ix_automation_events_correlation",
+    "ix_automation_events_run_created",
+    "ix_automation_events_correlation_created",
 }
 
 

@@ -14,6 +14,14 @@ def serve_command(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option("--host", help="Default: server.host.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Default: server.port.")] = None,
+    executor: Annotated[
+        bool,
+        typer.Option(
+            "--executor/--no-executor",
+            help="Execute runs here (off: an API-only server; other servers or "
+            "`autohub resume` execute them).",
+        ),
+    ] = True,
     scheduler: Annotated[
         bool | None,
         typer.Option(
@@ -33,5 +41,9 @@ def serve_command(
         bind_host, bind_port = host or settings.host, port or settings.port
         note(f"autohub serving {hub.project} on http://{bind_host}:{bind_port}")
         uvicorn.run(
-            create_app(hub), host=bind_host, port=bind_port, log_level="warning", access_log=False
+            create_app(hub, execute_runs=executor),
+            host=bind_host,
+            port=bind_port,
+            log_level="warning",
+            access_log=False,
         )

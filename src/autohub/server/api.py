@@ -23,7 +23,7 @@ from autohub.server.hooks import hook_routes
 from autohub.server.stream import EventBroadcaster
 from autohub.server.stream_api import stream_routes
 from autohub.store.breakers import BreakerState
-from autohub.store.runs import RunState
+from autohub.store.runs import RunRecord, RunState
 from autohub.store.tokens import ApiToken
 
 
@@ -62,7 +62,7 @@ def api_router(
         return await run_in_threadpool(auth.check, request, role)
 
     _automation_routes(router, hub, grant)
-    _run_routes(router, hub, grant, on_run_created)
+    _run_routes(router, hub, auth, grant, on_run_created)
     _event_routes(router, hub, grant)
     _breaker_routes(router, hub, grant)
     _token_routes(router, hub, grant)
@@ -108,7 +108,11 @@ def _automation_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
 
 
 def _run_routes(
-    router: APIRouter, hub: Hub, grant: Grant, on_run_created: Callable[[], None]
+    router: APIRouter,
+    hub: Hub,
+    auth: Authenticator,
+    grant: Grant,
+    on_run_created: Callable[[], None],
 ) -> None:
     @router.get("/runs", tags=["runs"])
     async def list_runs(
@@ -147,16 +151,15 @@ def _run_routes(
     async def trigger_run(request: Request, body: TriggerRun) -> Any:
         """Start a run (an operator token); the same idempotency key returns the same run
         (200 instead of 201)."""
-        token = await grant(request, "operator")
-        _visible_automation(hub, token, body.automation)
-        run, created = await run_in_threadpool(
-            lambda: hub.start(
-                body.automation,
-                body.params,
-                trigger="api",
-                idempotency_key=body.idempotency_key,
+
+        def accept() -> tuple[RunRecord, bool]:  # one trip to the thread pool, not two
+            token = auth.check(request, "operator")
+            _visible_automation(hub, token, body.automation)
+            return hub.start(
+                body.automation, body.params, trigger="api", idempotency_key=body.idempotency_key
             )
-        )
+
+        run, created = await run_in_threadpool(accept)
         if created:
             on_run_created()
         return JSONResponse(

@@ -62,13 +62,13 @@ class ReadyBody(BaseModel):
 
 def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
     """The application serving ``hub``'s project; with ``execute_runs``, it executes the
-    project's runs and fires its cron triggers too (the run executor and the scheduler
-    start and stop with the application)."""
+    project's runs too, and with ``server.scheduler`` it fires the cron triggers (the run
+    executor and the scheduler start and stop with the application)."""
     settings = hub.config.file.server
     executor = RunExecutor(hub, max_runs=settings.max_runs) if execute_runs else None
     scheduler = (
         Scheduler(hub, on_fire=executor.wake if executor else lambda: None)
-        if execute_runs and settings.scheduler
+        if settings.scheduler
         else None
     )
 

@@ -8,6 +8,7 @@ pre-ping, connect timeout).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,12 +127,28 @@ class Database:
         self.engine.dispose()
 
 
+POOL_SIZE = 16
+POOL_OVERFLOW = 48
+
+
 class SQLiteDatabase(Database):
     """SQLite in WAL mode; writers take the lock up front to avoid upgrade deadlocks."""
 
     dialect = "sqlite"
     errors = (SQLAlchemyError, sqlite3.Error)
     _checkpointer: Checkpointer | None = None
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        super().__init__(url, engine)
+        self.write_lock = threading.RLock()
+        """Held by a thread for each write transaction: SQLite admits one writer at a
+        time, and threads that queue here are woken at once, where SQLite's busy handler
+        would have them sleep and retry (throughput fell 3x with 16 writing threads)."""
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.write_lock, self.engine.begin() as connection:
+            yield connection
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteDatabase:
@@ -142,6 +159,10 @@ class SQLiteDatabase(Database):
             url,
             json_serializer=compact_json,
             connect_args={"timeout": 30, "check_same_thread": False},
+            # a server's threads share these: a connection made past the pool costs its
+            # PRAGMAs and is thrown away after one use
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
         )
 
         @sa.event.listens_for(engine, "connect")

@@ -12,7 +12,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -80,10 +80,22 @@ class Event:
         return self.id is None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        data["resolved_at"] = self.resolved_at.isoformat() if self.resolved_at else None
-        return data
+        """The event as JSON-ready data (evidence and metadata are not copied)."""
+        return {
+            "id": self.id,
+            "uid": self.uid,
+            "event_type": self.event_type,
+            "project_id": self.project_id,
+            "status": self.status,
+            "evidence": self.evidence,
+            "metadata": self.metadata,
+            "detected_from": self.detected_from,
+            "created_at": self.created_at.isoformat(),
+            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+            "run_id": self.run_id,
+            "correlation_id": self.correlation_id,
+            "parent_id": self.parent_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -336,11 +348,8 @@ class EventStore:
         conditions = _conditions(where or EventFilter())
         if cursor is not None:
             created_at, last_id = _decode_cursor(cursor)
-            conditions.append(
-                sa.or_(
-                    table.c.created_at < created_at,
-                    sa.and_(table.c.created_at == created_at, table.c.id < last_id),
-                )
+            conditions.append(  # a row value: one index range on both databases
+                sa.tuple_(table.c.created_at, table.c.id) < sa.tuple_(created_at, last_id)
             )
         events = self.select(
             sa.and_(sa.true(), *conditions),

@@ -84,8 +84,18 @@ automation_events = sa.Table(
     sa.Index("ix_automation_events_type_created", "event_type", sa.text("created_at DESC")),
     sa.Index("ix_automation_events_status_created", "status", sa.text("created_at DESC")),
     sa.Index("ix_automation_events_created", sa.text("created_at DESC"), sa.text("id DESC")),
-    sa.Index("ix_automation_events_run", "run_id"),
-    sa.Index("ix_automation_events_correlation", "correlation_id"),
+    sa.Index(
+        "ix_automation_events_run_created",
+        "run_id",
+        sa.text("created_at DESC"),
+        sa.text("id DESC"),
+    ),
+    sa.Index(
+        "ix_automation_events_correlation_created",
+        "correlation_id",
+        sa.text("created_at DESC"),
+        sa.text("id DESC"),
+    ),
 )
 
 definitions = sa.Table(

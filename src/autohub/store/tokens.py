@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,11 @@ triggers, cancels, resolves and resets breakers; an admin also manages tokens.""
 SECRET_PREFIX = "ahk_"
 """Marks autohub token secrets (``redact`` recognises them in any text)."""
 NAME_MAX_CHARS = 200
+RECHECK_SECONDS = 1.0
+"""A token found in the store is trusted this long before it is read again: a request
+costs no read, and a token revoked elsewhere (another server, the CLI) stops working
+within this time (at once on the server that revoked it)."""
+MAX_KNOWN_TOKENS = 10_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,10 @@ class TokenStore:
     database: Database
     events: EventStore
     clock: Callable[[], datetime] = utcnow
+    recheck_seconds: float = RECHECK_SECONDS
+    _known: dict[str, tuple[float, ApiToken]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def create(
         self,
@@ -127,6 +137,7 @@ class TokenStore:
 
     def revoke(self, token_id: str) -> ApiToken:
         """Revoke a token at once (idempotent: a revoked token keeps its first revocation)."""
+        self._known = {k: v for k, v in self._known.items() if v[1].id != token_id}
         token = self.get(token_id)
         if token.revoked_at is not None:
             return token
@@ -149,11 +160,19 @@ class TokenStore:
         """The active token whose secret this is, or None (unknown, revoked or expired)."""
         if not secret.startswith(SECRET_PREFIX) or len(secret) > 100:
             return None
-        statement = sa.select(api_tokens).where(api_tokens.c.secret_sha256 == _digest(secret))
-        rows = self.database.fetch(statement, "check token")
-        if not rows:
-            return None
-        token = _token(rows[0])
+        digest = _digest(secret)
+        known = self._known.get(digest)
+        if known is not None and time.monotonic() - known[0] < self.recheck_seconds:
+            token = known[1]
+        else:
+            statement = sa.select(api_tokens).where(api_tokens.c.secret_sha256 == digest)
+            rows = self.database.fetch(statement, "check token")
+            if not rows:
+                return None
+            token = _token(rows[0])
+            if len(self._known) >= MAX_KNOWN_TOKENS:
+                self._known.clear()
+            self._known[digest] = (time.monotonic(), token)
         return token if token.active(self.clock()) else None
 
     def _event(self, event_type: str, token: ApiToken) -> dict[str, Any]:
