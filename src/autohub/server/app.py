@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -76,6 +77,8 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        gc.collect()
+        gc.freeze()  # what startup built lives on: the collector stops walking it
         broadcaster.start()
         if executor is not None:
             executor.start()

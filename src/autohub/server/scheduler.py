@@ -145,17 +145,29 @@ class Scheduler:
             self._stop.wait(self.poll_seconds)
 
     def tick(self, triggers: list[tuple[str, CronTrigger]] | None = None) -> int:
-        """One pass: add missing schedules and fire the due ones; the runs created."""
+        """One pass: add missing schedules and fire the due ones; the runs created. It
+        reads every schedule in one query and writes only for a new or due one."""
+        pairs = triggers if triggers is not None else self.triggers()
+        if not pairs:
+            return 0
+        now = self.store.clock()
+        stored = {(row.automation, row.trigger_key): row for row in self.store.all()}
         created = 0
-        for automation, trigger in triggers if triggers is not None else self.triggers():
-            self.store.ensure(
-                automation=automation,
-                trigger_key=trigger.key,
-                project_id=self._project_of(automation),
-                schedule=trigger.schedule,
-                timezone=trigger.timezone,
-                first_fire_at=trigger.next_after(self.store.clock()),
-            )
+        for automation, trigger in pairs:
+            row = stored.get((automation, trigger.key))
+            if row is None:
+                self.store.ensure(
+                    automation=automation,
+                    trigger_key=trigger.key,
+                    project_id=self._project_of(automation),
+                    schedule=trigger.schedule,
+                    timezone=trigger.timezone,
+                    first_fire_at=trigger.next_after(now),
+                )
+                continue
+            leased = row.leased_by is not None and (row.lease_expires_at or now) > now
+            if row.next_fire_at > now or leased:
+                continue
             claimed = self.store.claim(automation, trigger.key, self.owner, self.lease_seconds)
             if claimed is not None:
                 created += self._fire(claimed, trigger)
