@@ -480,3 +480,48 @@ def test_two_servers_sharing_a_store_fire_each_cron_tick_once(cli, project):
         e["run_id"] for e in fired
     )
     assert all(run["trigger"] == "cron" for run in runs if run["automation"] == "beat")
+
+
+def test_a_run_still_going_after_the_grace_is_handed_over_not_cancelled(cli, project):
+    config = project.path("autohub.yaml")
+    text = config.read_text().replace(
+        "automations:\n",
+        'automations:\n  nap:\n    steps:\n      - {id: sleep, shell: [sleep, "4"]}\n',
+        1,
+    )
+    config.write_text(text + "\nserver:\n  shutdown_grace_seconds: 0.5\n")
+    operator = bearer(token(cli, "operator"))
+    port = free_port()
+    server = cli.popen("serve", "--port", str(port), "--no-scheduler")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get("/health").status_code == 200:
+                        break
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            run_id = client.post("/v1/runs", json={"automation": "nap"}, headers=operator).json()[
+                "run"
+            ]["id"]
+            while client.get(f"/v1/runs/{run_id}", headers=operator).json()["state"] != "running":
+                assert time.monotonic() < deadline, "the run did not start"
+                time.sleep(0.05)
+        server.terminate()  # SIGTERM: the step sleeps 4 s, the grace is 0.5 s
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stdout.close()
+        server.stderr.close()
+
+    left = cli("run-show", run_id, "--json", check=0).json()
+    resumed = cli("resume", run_id, check=None)
+    shown = cli("run-show", run_id, "--json", check=0).json()
+
+    assert (left["state"], left["owner"]) == ("running", None), "handed over, not cancelled"
+    assert resumed.code == 0, resumed.output
+    assert shown["state"] == "succeeded"
+    assert [a["outcome"] for a in shown["attempts"]] == ["interrupted", "succeeded"]

@@ -5,8 +5,9 @@ nobody executes (created by the API, or left behind by a runner that died), up t
 Several servers may share one store: each run is claimed with a lease before it runs,
 so exactly one of them executes it (the others see ``RunBusy`` and move on). On
 shutdown the executor stops taking runs and waits for the running ones up to a grace
-period; a run still going after it keeps its lease, which expires, and the next runner
-(a server, ``autohub resume``) continues it from its last completed step.
+period; it gives up a run still going after it (its subprocesses are stopped and
+nothing more is recorded for it, not even "cancelled"), so that the next runner (a
+server, ``autohub resume``) continues it at once from its last completed step.
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ class RunExecutor:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             if running:
                 await asyncio.wait(running.values(), timeout=self._grace)
+            for run_id in list(running):  # still going after the grace: hand them over
+                try:
+                    await asyncio.to_thread(self.hub.runs.release, run_id, runner.owner)
+                except AutohubError as exc:
+                    logger.warning("run %s: cannot give up its lease: %s", run_id, exc.message)
         finally:
             runner.steps.executor.close()
 

@@ -299,6 +299,28 @@ class RunStore:
             raise self.database.translate(exc, "renew run lease") from exc
         return self.get(run_id)
 
+    def release(self, run_id: str, owner: str) -> bool:
+        """Give up ``owner``'s lease on the run and its steps now (a server shutting down
+        with the run unfinished): the next runner takes it over at once instead of after
+        the lease, and whatever the old owner still tries to record is refused (it no
+        longer owns the run). False when ``owner`` did not hold it."""
+        now = self.clock()
+        try:
+            with self.database.begin() as connection:
+                expired = connection.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id, runs.c.owner == owner)
+                    .values(owner=None, lease_expires_at=now)
+                ).rowcount
+                connection.execute(  # their owner stays: the next runner names it
+                    run_steps.update()
+                    .where(run_steps.c.run_id == run_id, run_steps.c.owner == owner)
+                    .values(lease_expires_at=now)
+                )
+        except self.database.errors as exc:
+            raise self.database.translate(exc, "release run") from exc
+        return bool(expired == 1)
+
     def apply(self, run_id: str, owner: str, changes: RunChanges) -> None:
         """Apply ``changes`` in one transaction, only while ``owner`` still owns the run.
 
