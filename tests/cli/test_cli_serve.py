@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime
+from typing import Any
 
 import httpx
 from serve_helpers import bearer, free_port, serving, token
@@ -127,6 +128,11 @@ def test_metrics_pass_promtool_check_metrics(cli, project):
 ROLE_MATRIX = [
     # (method, path, least role that may call it)
     ("GET", "/v1/automations", "viewer"),
+    ("GET", "/v1/automations/hello", "viewer"),
+    ("GET", "/v1/runs/{run}", "viewer"),
+    ("GET", "/metrics", "viewer"),
+    ("GET", "/v1/events/stream", "viewer"),
+    ("POST", "/v1/hooks/hooked", "operator"),
     ("GET", "/v1/runs", "viewer"),
     ("GET", "/v1/events", "viewer"),
     ("GET", "/v1/events/timeline", "viewer"),
@@ -159,19 +165,38 @@ def test_every_role_may_do_what_its_role_allows_and_no_more(cli, project):
         "/v1/automations/validate": {"definition": {"name": "x", "steps": [{"id": "a"}]}},
     }
 
+    config = project.path("autohub.yaml")
+    config.write_text(
+        config.read_text().replace(
+            "automations:\n",
+            "automations:\n  hooked:\n    triggers: [{type: webhook}]\n"
+            "    steps:\n      - {id: a, shell: [echo, hooked]}\n",
+            1,
+        )
+    )
+
+    def call(client: httpx.Client, method: str, url: str, **options: Any) -> httpx.Response:
+        if url.endswith("/stream"):  # the live stream never ends: its status is enough
+            with client.stream(method, url, **options) as answer:
+                if answer.status_code != 200:
+                    answer.read()  # the refusal's JSON
+                    return answer
+                return httpx.Response(200, text="(stream open)")
+        return client.request(method, url, **options)
+
     outcomes = {}
     with serving(cli) as client:
         for method, path, least in ROLE_MATRIX:
             url = path.format(event=event["id"], run=run, spare=spare["id"])
             for role in ROLES:
-                answer = client.request(
-                    method, url, headers=bearer(secrets[role]), json=bodies.get(path)
+                answer = call(
+                    client, method, url, headers=bearer(secrets[role]), json=bodies.get(path)
                 )
                 allowed = ROLES.index(role) >= ROLES.index(least)
                 expected = "2xx" if allowed else "403"
                 got = "2xx" if answer.status_code < 300 else str(answer.status_code)
                 outcomes[(path, role)] = (got, expected, answer.text[:200])
-            anonymous = client.request(method, url, json=bodies.get(path))
+            anonymous = call(client, method, url, json=bodies.get(path))
             outcomes[(path, "none")] = (str(anonymous.status_code), "401", anonymous.text[:200])
 
     wrong = {key: (got, text) for key, (got, expected, text) in outcomes.items() if got != expected}
