@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from autohub.store.definitions import DefinitionStore
     from autohub.store.events import EventStore
     from autohub.store.evidence import StoredJson
-    from autohub.store.runs import RunRecord, RunStore
+    from autohub.store.runs import NewRun, RunRecord, RunStore
     from autohub.store.schedules import ScheduleStore
     from autohub.store.tokens import TokenStore
 
@@ -177,6 +177,19 @@ class Hub:
     ) -> tuple[RunRecord, bool]:
         """Create a run (params validated, defaults applied); with an idempotency key already
         used, return that run and False."""
+        return self.runs.create(
+            self.new_run(name, params, trigger=trigger, idempotency_key=idempotency_key)
+        )
+
+    def new_run(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        trigger: str = "manual",
+        idempotency_key: str | None = None,
+    ) -> NewRun:
+        """The run ``start`` would create: the automation resolved, params validated."""
         from autohub.registry.params import validate_params
         from autohub.store.runs import NewRun
 
@@ -184,17 +197,15 @@ class Hub:
         automation = definition.automation
         values = validate_params(automation.params, dict(params or {}))
         self._note_seen(definition)
-        return self.runs.create(
-            NewRun(
-                automation=automation.name,
-                version=definition.version,
-                project_id=automation.project or self.project,
-                params=values,
-                trigger=trigger,
-                step_ids=[step.id for step in automation.steps],
-                max_parallel=automation.max_parallel,
-                idempotency_key=idempotency_key,
-            )
+        return NewRun(
+            automation=automation.name,
+            version=definition.version,
+            project_id=automation.project or self.project,
+            params=values,
+            trigger=trigger,
+            step_ids=[step.id for step in automation.steps],
+            max_parallel=automation.max_parallel,
+            idempotency_key=idempotency_key,
         )
 
     def run(

@@ -20,6 +20,7 @@ from autohub.hub import Hub
 from autohub.server.auth import Authenticator, chosen_project
 from autohub.server.event_query import MAX_EVENT_ID, EventQuery
 from autohub.server.hooks import hook_routes
+from autohub.server.intake import RunIntake
 from autohub.server.stream import EventBroadcaster
 from autohub.server.stream_api import stream_routes
 from autohub.store.breakers import BreakerState
@@ -52,6 +53,7 @@ def api_router(
     hub: Hub,
     auth: Authenticator,
     broadcaster: EventBroadcaster,
+    intake: RunIntake,
     *,
     on_run_created: Callable[[], None],
 ) -> APIRouter:
@@ -62,7 +64,7 @@ def api_router(
         return await run_in_threadpool(auth.check, request, role)
 
     _automation_routes(router, hub, grant)
-    _run_routes(router, hub, auth, grant, on_run_created)
+    _run_routes(router, hub, auth, grant, on_run_created, intake)
     _event_routes(router, hub, grant)
     _breaker_routes(router, hub, grant)
     _token_routes(router, hub, grant)
@@ -113,6 +115,7 @@ def _run_routes(
     auth: Authenticator,
     grant: Grant,
     on_run_created: Callable[[], None],
+    intake: RunIntake,
 ) -> None:
     @router.get("/runs", tags=["runs"])
     async def list_runs(
@@ -155,9 +158,10 @@ def _run_routes(
         def accept() -> tuple[RunRecord, bool]:  # one trip to the thread pool, not two
             token = auth.check(request, "operator")
             _visible_automation(hub, token, body.automation)
-            return hub.start(
+            new = hub.new_run(
                 body.automation, body.params, trigger="api", idempotency_key=body.idempotency_key
             )
+            return intake.create(new)
 
         run, created = await run_in_threadpool(accept)
         if created:

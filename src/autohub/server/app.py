@@ -32,6 +32,7 @@ from autohub.server.api import api_router
 from autohub.server.auth import Authenticator, Denied
 from autohub.server.errors import ERROR_RESPONSES, error_response
 from autohub.server.executor import RunExecutor
+from autohub.server.intake import RunIntake
 from autohub.server.metrics import exposition
 from autohub.server.probes import Probes
 from autohub.server.scheduler import Scheduler
@@ -74,11 +75,13 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
     )
 
     broadcaster = EventBroadcaster(hub, queue_events=settings.stream_queue_events)
+    intake = RunIntake(hub.runs)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         gc.collect()
         gc.freeze()  # what startup built lives on: the collector stops walking it
+        intake.start()
         broadcaster.start()
         if executor is not None:
             executor.start()
@@ -86,6 +89,7 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
             scheduler.start()
         yield
         await broadcaster.stop()
+        await run_in_threadpool(intake.stop)
         if scheduler is not None:  # SIGTERM: fire no more, give up schedule leases
             await run_in_threadpool(scheduler.stop)
         if executor is not None:  # no new runs; running ones get the grace period
@@ -102,7 +106,11 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
     auth = Authenticator(hub)
     app.include_router(
         api_router(
-            hub, auth, broadcaster, on_run_created=executor.wake if executor else lambda: None
+            hub,
+            auth,
+            broadcaster,
+            intake,
+            on_run_created=executor.wake if executor else lambda: None,
         )
     )
     origins = settings.cors_origins

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from autohub.clock import utcnow
-from autohub.errors import NotFound, StoreError
+from autohub.errors import AutohubError, NotFound, StoreError
 from autohub.store import driver_sql, evidence
 from autohub.store.checkpoints import Checkpointer
 from autohub.store.database import WAL_AUTOCHECKPOINT_PAGES, Database
@@ -180,6 +180,54 @@ class RunStore:
             existing = self._find_by_key(new.automation, new.idempotency_key)
             if existing is not None:
                 return existing, False
+        row, steps, event = self._new_rows(new)
+        try:
+            with self.database.begin() as connection:
+                connection.execute(runs.insert(), row)
+                connection.execute(run_steps.insert(), steps)
+                self.events.insert_rows(connection, [event])
+        except IntegrityError as exc:
+            if new.idempotency_key is not None:
+                existing = self._find_by_key(new.automation, new.idempotency_key)
+                if existing is not None:  # a concurrent trigger with the same key won
+                    return existing, False
+            raise self.database.translate(exc, "create run") from exc
+        except self.database.errors as exc:
+            raise self.database.translate(exc, "create run") from exc
+        return _run_from_row(row), True
+
+    def create_many(self, news: Sequence[NewRun]) -> list[tuple[RunRecord, bool] | AutohubError]:
+        """``create`` for each, in one transaction when it can (a server taking many runs
+        at once commits once for all); each result is the run, or that run's error."""
+        if len(news) == 1 or any(new.idempotency_key is not None for new in news):
+            return [self._create_or_error(new) for new in news]
+        results: list[tuple[RunRecord, bool] | AutohubError] = []
+        made = []
+        for new in news:
+            try:
+                made.append(self._new_rows(new))
+                results.append((_run_from_row(made[-1][0]), True))
+            except AutohubError as exc:  # e.g. params that cannot be stored
+                results.append(exc)
+        if not made:
+            return results
+        try:
+            with self.database.begin() as connection:
+                connection.execute(runs.insert(), [row for row, _, _ in made])
+                connection.execute(run_steps.insert(), [s for _, steps, _ in made for s in steps])
+                self.events.insert_rows(connection, [event for _, _, event in made])
+        except self.database.errors:  # one bad run must not fail the others: one by one
+            return [self._create_or_error(new) for new in news]
+        return results
+
+    def _create_or_error(self, new: NewRun) -> tuple[RunRecord, bool] | AutohubError:
+        try:
+            return self.create(new)
+        except AutohubError as exc:
+            return exc
+
+    def _new_rows(self, new: NewRun) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+        """The rows of a new run: the run, its steps, its ``run.created`` event."""
         now = self.clock()
         run_id = uuid.uuid4().hex
         params = self._json(new.params, "params")
@@ -202,6 +250,11 @@ class RunStore:
             "lease_expires_at": None,
             "cancel_requested_at": None,
         }
+        steps = [
+            {"run_id": run_id, "step_id": step_id, "position": position, "state": "pending",
+             "attempts": 0}
+            for position, step_id in enumerate(new.step_ids)
+        ]  # fmt: skip
         event = self.events.prepare(
             {
                 "event_type": "run.created",
@@ -219,32 +272,7 @@ class RunStore:
                 },
             }
         )
-        try:
-            with self.database.begin() as connection:
-                connection.execute(runs.insert(), row)
-                connection.execute(
-                    run_steps.insert(),
-                    [
-                        {
-                            "run_id": run_id,
-                            "step_id": step_id,
-                            "position": position,
-                            "state": "pending",
-                            "attempts": 0,
-                        }
-                        for position, step_id in enumerate(new.step_ids)
-                    ],
-                )
-                self.events.insert_rows(connection, [event])
-        except IntegrityError as exc:
-            if new.idempotency_key is not None:
-                existing = self._find_by_key(new.automation, new.idempotency_key)
-                if existing is not None:  # a concurrent trigger with the same key won
-                    return existing, False
-            raise self.database.translate(exc, "create run") from exc
-        except self.database.errors as exc:
-            raise self.database.translate(exc, "create run") from exc
-        return _run_from_row(row), True
+        return row, steps, event
 
     # -- owning --------------------------------------------------------------------------
 
