@@ -15,8 +15,8 @@ asyncio streams speaking HTTP/1.1 on keep-alive connections):
 * ``POST /v1/runs``: ``--clients`` concurrent clients post runs for ``--seconds``; the
   figure is accepted runs (201) per second, twice: against an API-only server
   (``autohub serve --no-executor``, the front of a deployment whose runs execute
-  elsewhere: the figure the target is judged on), and against the server above, whose
-  executor runs them meanwhile in the same process.
+  elsewhere), and against the server above, whose executor runs them meanwhile in the
+  same process. The target is judged on each.
 * ``GET /v1/events`` with filters at ``--events`` stored events (1M by default, written
   straight into the store by SQL before the server starts: 20 event types, 8 statuses,
   3 projects, 30 days): one client, one query at a time, ``--queries`` queries that
@@ -404,7 +404,6 @@ def main() -> int:
             f"{result['elapsed']:.1f} s = {result['accepted'] / result['elapsed']:,.0f}/s; "
             f"other answers {result['other'] or 'none'}"
         )
-    accepted = runs["api_only"]["accepted"] / runs["api_only"]["elapsed"]
     from _common import median, percentile
 
     query_ms = [latency * 1000 for latency in events["latencies"]]
@@ -419,8 +418,10 @@ def main() -> int:
     health_ok = p99 < TARGET_P99_MS and args.rate >= TARGET_RATE
     print(f"  /health p99 < {TARGET_P99_MS} ms at {TARGET_RATE:,}/s: {p99:.2f} ms "
           f"at {args.rate:,}/s: {'PASS' if health_ok else 'FAIL'}")  # fmt: skip
-    print(f"  runs accepted >= {TARGET_ACCEPTED}/s (API-only server): {accepted:,.0f}/s: "
-          f"{'PASS' if accepted >= TARGET_ACCEPTED else 'FAIL'}")  # fmt: skip
+    for name, result in (("API-only server", runs["api_only"]), ("executing server", runs)):
+        rate = result["accepted"] / result["elapsed"]
+        print(f"  runs accepted >= {TARGET_ACCEPTED}/s ({name}): {rate:,.0f}/s: "
+              f"{'PASS' if rate >= TARGET_ACCEPTED else 'FAIL'}")  # fmt: skip
     query_ok = query_p99 < TARGET_QUERY_P99_MS and args.events >= 1_000_000
     print(f"  event query p99 < {TARGET_QUERY_P99_MS:g} ms at 1M events: {query_p99:.2f} ms "
           f"at {args.events:,}: {'PASS' if query_ok else 'FAIL'}")  # fmt: skip
