@@ -119,6 +119,15 @@ def test_metrics_pass_promtool_check_metrics(cli, project):
     assert breakers.status_code == 200
     assert 'autohub_breaker_state{breaker="deploy-target"}' in body
     assert 'automation_stage_success_total{automation="hello",stage="greet"} 1.0' in body
+    assert (
+        'autohub_step_attempts_total{automation="hello",outcome="succeeded",stage="greet"} 1.0'
+        in body
+    )
+    assert (
+        'autohub_step_duration_seconds_bucket{automation="hello",le="+Inf",stage="greet"} 1.0'
+        in body
+    )
+    assert 'autohub_run_duration_seconds_count{automation="hello",state="succeeded"} 1.0' in body
     lint = subprocess.run(
         [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
     )

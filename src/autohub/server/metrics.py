@@ -9,17 +9,26 @@ report the same numbers. The seed's names are kept (``automation_uptime_seconds`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from autohub.hub import Hub
 from autohub.server.probes import Probes, readable, status_of
 from autohub.store.breakers import CLOSED, HALF_OPEN, OPEN
-from autohub.store.schema import run_steps, runs
+from autohub.store.schema import run_steps, runs, step_attempts
 
 BREAKER_STATES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600)
+"""Upper bounds (seconds) of the duration histograms' buckets."""
 STATUS_VALUES = {"healthy": 0, "degraded": 1, "failed": 2}
 
 
@@ -69,6 +78,8 @@ class StoreCollector(Collector):
             retries.add_metric([stage["automation"], stage["stage"]], stage["retries"])
         yield success
         yield retries
+        yield from _step_metrics(hub)
+        yield _run_durations(hub)
         breakers = GaugeMetricFamily(
             "autohub_breaker_state",
             "Circuit breakers: 0 closed, 1 half-open, 2 open.",
@@ -93,6 +104,83 @@ class StoreCollector(Collector):
             "Events waiting in the spool for the database to return.",
             spool.pending() if spool is not None else 0,
         )
+
+
+def _buckets_sql(value: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    """One count per bucket (``value <= bound``), then the sum and the count."""
+    counts = [
+        sa.func.sum(sa.case((value <= bound, 1), else_=0)).label(f"le{index}")
+        for index, bound in enumerate(DURATION_BUCKETS)
+    ]
+    return [*counts, sa.func.sum(value).label("total"), sa.func.count().label("n")]
+
+
+def _histogram_buckets(row: dict[str, Any]) -> list[tuple[str, float]]:
+    buckets = [(_le(bound), float(row[f"le{i}"] or 0)) for i, bound in enumerate(DURATION_BUCKETS)]
+    return [*buckets, ("+Inf", float(row["n"]))]
+
+
+def _le(bound: float) -> str:
+    return f"{bound:g}"
+
+
+def _step_metrics(hub: Hub) -> Iterator[Metric]:
+    """Step attempts by outcome, and their durations, by automation and step."""
+    attempts = CounterMetricFamily(
+        "autohub_step_attempts",
+        "Step attempts, by automation, step and outcome.",
+        labels=["automation", "stage", "outcome"],
+    )
+    durations = HistogramMetricFamily(
+        "autohub_step_duration_seconds",
+        "Durations of step attempts, by automation and step.",
+        labels=["automation", "stage"],
+    )
+    duration = step_attempts.c.duration_seconds
+    statement = (
+        sa.select(
+            runs.c.automation, step_attempts.c.step_id, step_attempts.c.outcome,
+            *_buckets_sql(duration),
+        )
+        .select_from(step_attempts.join(runs, runs.c.id == step_attempts.c.run_id))
+        .group_by(runs.c.automation, step_attempts.c.step_id, step_attempts.c.outcome)
+    )  # fmt: skip
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in hub.database.fetch(statement, "read step durations"):
+        key = (row["automation"], row["step_id"])
+        attempts.add_metric([*key, row["outcome"]], int(row["n"]))
+        into = merged.setdefault(key, dict.fromkeys(row, 0))
+        for name, value in row.items():
+            if name not in ("automation", "step_id", "outcome"):
+                into[name] += value or 0
+    for key, row in merged.items():
+        durations.add_metric(list(key), _histogram_buckets(row), float(row["total"] or 0))
+    yield attempts
+    yield durations
+
+
+def _run_durations(hub: Hub) -> Metric:
+    """Durations of finished runs, by automation and final state."""
+    started, finished = runs.c.started_at, runs.c.finished_at
+    if hub.database.dialect == "sqlite":
+        seconds = (sa.func.julianday(finished) - sa.func.julianday(started)) * 86400.0
+    else:
+        seconds = sa.extract("epoch", finished - started)
+    histogram = HistogramMetricFamily(
+        "autohub_run_duration_seconds",
+        "Durations of finished runs (start to end), by automation and state.",
+        labels=["automation", "state"],
+    )
+    statement = (
+        sa.select(runs.c.automation, runs.c.state, *_buckets_sql(seconds))
+        .where(finished.is_not(None), started.is_not(None))
+        .group_by(runs.c.automation, runs.c.state)
+    )
+    for row in hub.database.fetch(statement, "read run durations"):
+        histogram.add_metric(
+            [row["automation"], row["state"]], _histogram_buckets(row), float(row["total"] or 0)
+        )
+    return histogram
 
 
 def exposition(probes: Probes) -> bytes:
