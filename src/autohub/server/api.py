@@ -68,7 +68,7 @@ def api_router(
     _event_routes(router, hub, grant)
     _breaker_routes(router, hub, grant)
     _token_routes(router, hub, grant)
-    hook_routes(router, hub, auth, on_run_created)
+    hook_routes(router, hub, auth, intake, on_run_created)
     stream_routes(router, auth, broadcaster)
     return router
 

@@ -28,6 +28,7 @@ from autohub.hub import Hub
 from autohub.registry.triggers import WebhookTrigger
 from autohub.server.auth import Authenticator, Denied
 from autohub.server.errors import error_response
+from autohub.server.intake import RunIntake
 
 SIGNATURE_HEADERS = ("x-autohub-signature-256", "x-hub-signature-256")
 DELIVERY_HEADERS = ("x-autohub-delivery", "x-github-delivery", "idempotency-key")
@@ -35,7 +36,11 @@ MAX_DELIVERY_CHARS = 150
 
 
 def hook_routes(
-    router: APIRouter, hub: Hub, auth: Authenticator, on_run_created: Callable[[], None]
+    router: APIRouter,
+    hub: Hub,
+    auth: Authenticator,
+    intake: RunIntake,
+    on_run_created: Callable[[], None],
 ) -> None:
     @router.post(
         "/hooks/{automation}",
@@ -61,11 +66,13 @@ def hook_routes(
             return error_response(400, "invalid_request", exc.message, field=exc.field)
         try:
             run, created = await run_in_threadpool(
-                lambda: hub.start(
-                    automation,
-                    params,
-                    trigger="webhook",
-                    idempotency_key=f"hook:{delivery}" if delivery else None,
+                lambda: intake.create(
+                    hub.new_run(
+                        automation,
+                        params,
+                        trigger="webhook",
+                        idempotency_key=f"hook:{delivery}" if delivery else None,
+                    )
                 )
             )
         except InvalidInput as exc:
