@@ -111,6 +111,17 @@ class Connection:
         return cls(reader, writer)
 
     async def request(self, method: str, path: str, body: bytes = b"", headers: str = "") -> int:
+        """Send a request; its status (the body is read and dropped)."""
+        status, _ = await self.exchange(method, path, body, headers)
+        return status
+
+    async def get_json(self, path: str, headers: str) -> Any:
+        _, body = await self.exchange("GET", path, b"", headers)
+        return json.loads(body)
+
+    async def exchange(
+        self, method: str, path: str, body: bytes, headers: str
+    ) -> tuple[int, bytes]:
         self.writer.write(
             f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}"
             f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -123,18 +134,7 @@ class Connection:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        await self.reader.readexactly(length)
-        return status
-
-    async def get_json(self, path: str, headers: str) -> Any:
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.partition(b":")[2])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        return json.loads(await self.reader.readexactly(length))
+        return status, await self.reader.readexactly(length)
 
     def close(self) -> None:
         self.writer.close()

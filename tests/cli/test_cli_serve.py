@@ -3,7 +3,6 @@ PostgreSQL: the seed endpoints, token checks, and readiness that tracks the stor
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -14,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from serve_helpers import bearer, free_port, serving, token
+from serve_helpers import add_automations, add_nap, bearer, serving, start_running, started, token
 
 
 def test_the_seed_endpoints_answer_with_tokens_where_required(cli, project):
@@ -174,14 +173,10 @@ def test_every_role_may_do_what_its_role_allows_and_no_more(cli, project):
         "/v1/automations/validate": {"definition": {"name": "x", "steps": [{"id": "a"}]}},
     }
 
-    config = project.path("autohub.yaml")
-    config.write_text(
-        config.read_text().replace(
-            "automations:\n",
-            "automations:\n  hooked:\n    triggers: [{type: webhook}]\n"
-            "    steps:\n      - {id: a, shell: [echo, hooked]}\n",
-            1,
-        )
+    add_automations(
+        project,
+        "  hooked:\n    triggers: [{type: webhook}]\n    steps:\n"
+        "      - {id: a, shell: [echo, hooked]}\n",
     )
 
     def call(client: httpx.Client, method: str, url: str, **options: Any) -> httpx.Response:
@@ -440,41 +435,13 @@ def test_two_servers_on_one_store_execute_each_run_once(cli, project):
 
 
 def test_sigterm_lets_a_running_run_finish(cli, project):
-    config = project.path("autohub.yaml")
-    config.write_text(
-        config.read_text().replace(
-            "automations:\n",
-            'automations:\n  nap:\n    steps:\n      - {id: sleep, shell: [sleep, "2"]}\n',
-            1,
-        )
-    )
+    add_nap(project, 2)
     operator = bearer(token(cli, "operator"))
-    port = free_port()
-    server = cli.popen("serve", "--port", str(port))
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get("/health").status_code == 200:
-                        break
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            run_id = client.post("/v1/runs", json={"automation": "nap"}, headers=operator).json()[
-                "run"
-            ]["id"]
-            while client.get(f"/v1/runs/{run_id}", headers=operator).json()["state"] != "running":
-                assert time.monotonic() < deadline, "the run did not start"
-                time.sleep(0.05)
-        server.terminate()  # SIGTERM while the step sleeps
+    with started(cli) as served:
+        run_id = start_running(served.client, operator, "nap")
+        served.server.terminate()  # SIGTERM while the step sleeps
         # uvicorn shuts down gracefully, then exits by the signal it caught
-        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        server.stdout.close()
-        server.stderr.close()
+        assert served.server.wait(timeout=30) in (0, -signal.SIGTERM)
 
     runs = json.loads(cli("runs", "--json", check=0).stdout)
     assert [(run["id"], run["state"]) for run in runs if run["automation"] == "nap"] == [
@@ -483,15 +450,10 @@ def test_sigterm_lets_a_running_run_finish(cli, project):
 
 
 def test_two_servers_sharing_a_store_fire_each_cron_tick_once(cli, project):
-    config = project.path("autohub.yaml")
-    config.write_text(
-        config.read_text().replace(
-            "automations:\n",
-            "automations:\n  beat:\n"
-            '    triggers: [{type: cron, schedule: "* * * * * *"}]\n'
-            "    steps:\n      - {id: a, shell: [echo, beat]}\n",
-            1,
-        )
+    add_automations(
+        project,
+        '  beat:\n    triggers: [{type: cron, schedule: "* * * * * *"}]\n'
+        "    steps:\n      - {id: a, shell: [echo, beat]}\n",
     )
     with serving(cli, scheduler=True) as one, serving(cli, scheduler=True) as two:
         ready = [one.get("/ready").json(), two.get("/ready").json()]
@@ -517,39 +479,12 @@ def test_two_servers_sharing_a_store_fire_each_cron_tick_once(cli, project):
 
 
 def test_a_run_still_going_after_the_grace_is_handed_over_not_cancelled(cli, project):
-    config = project.path("autohub.yaml")
-    text = config.read_text().replace(
-        "automations:\n",
-        'automations:\n  nap:\n    steps:\n      - {id: sleep, shell: [sleep, "4"]}\n',
-        1,
-    )
-    config.write_text(text + "\nserver:\n  shutdown_grace_seconds: 0.5\n")
+    add_nap(project, 4, extra="\nserver:\n  shutdown_grace_seconds: 0.5\n")
     operator = bearer(token(cli, "operator"))
-    port = free_port()
-    server = cli.popen("serve", "--port", str(port), "--no-scheduler")
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get("/health").status_code == 200:
-                        break
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            run_id = client.post("/v1/runs", json={"automation": "nap"}, headers=operator).json()[
-                "run"
-            ]["id"]
-            while client.get(f"/v1/runs/{run_id}", headers=operator).json()["state"] != "running":
-                assert time.monotonic() < deadline, "the run did not start"
-                time.sleep(0.05)
-        server.terminate()  # SIGTERM: the step sleeps 4 s, the grace is 0.5 s
-        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        server.stdout.close()
-        server.stderr.close()
+    with started(cli) as served:
+        run_id = start_running(served.client, operator, "nap")
+        served.server.terminate()  # SIGTERM: the step sleeps 4 s, the grace is 0.5 s
+        assert served.server.wait(timeout=30) in (0, -signal.SIGTERM)
 
     left = cli("run-show", run_id, "--json", check=0).json()
     resumed = cli("resume", run_id, check=None)

@@ -8,7 +8,7 @@ import hmac
 import json
 import time
 
-from serve_helpers import bearer, serving, token
+from serve_helpers import add_automations, bearer, serving, token
 
 SECRET = "whsec-3f9a7c1e"
 HOOKED = """  on-push:
@@ -30,8 +30,7 @@ HOOKED = """  on-push:
 
 
 def add_hooked(cli, project) -> None:
-    config = project.path("autohub.yaml")
-    config.write_text(config.read_text().replace("automations:\n", "automations:\n" + HOOKED, 1))
+    add_automations(project, HOOKED)
     cli.env["PUSH_HOOK_SECRET"] = SECRET
 
 

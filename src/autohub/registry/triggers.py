@@ -54,18 +54,17 @@ class CronTrigger(Strict):
 
     def next_after(self, moment: datetime) -> datetime:
         """The first firing strictly after ``moment`` (aware), in UTC."""
-        from croniter import croniter
-
-        local = moment.astimezone(ZoneInfo(self.timezone))
-        fire: datetime = croniter(self.schedule, local).get_next(datetime)
-        return fire.astimezone(UTC)
+        return self._step(moment, forward=True)
 
     def previous_before(self, moment: datetime) -> datetime:
         """The last firing strictly before ``moment`` (aware), in UTC."""
+        return self._step(moment, forward=False)
+
+    def _step(self, moment: datetime, *, forward: bool) -> datetime:
         from croniter import croniter
 
-        local = moment.astimezone(ZoneInfo(self.timezone))
-        fire: datetime = croniter(self.schedule, local).get_prev(datetime)
+        schedule = croniter(self.schedule, moment.astimezone(ZoneInfo(self.timezone)))
+        fire: datetime = schedule.get_next(datetime) if forward else schedule.get_prev(datetime)
         return fire.astimezone(UTC)
 
 

@@ -34,7 +34,7 @@ from autohub.server.errors import ERROR_RESPONSES, error_response
 from autohub.server.executor import RunExecutor
 from autohub.server.intake import RunIntake
 from autohub.server.metrics import exposition
-from autohub.server.probes import Probes
+from autohub.server.probes import Check, Probes
 from autohub.server.scheduler import Scheduler
 from autohub.server.stream import EventBroadcaster
 
@@ -49,17 +49,11 @@ _ERROR_STATUS: list[tuple[type[AutohubError], int, str]] = [
 ]
 
 
-class ReadyCheck(BaseModel):
-    name: str
-    ok: bool
-    detail: str
-
-
 class ReadyBody(BaseModel):
     """``/ready``: whether every check passes, and each check."""
 
     ready: bool
-    checks: list[ReadyCheck]
+    checks: list[Check]
 
 
 def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:

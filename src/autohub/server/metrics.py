@@ -63,21 +63,6 @@ class StoreCollector(Collector):
         for row in hub.database.fetch(statement, "count runs"):
             executions.add_metric([row["automation"], row["state"]], int(row["n"]))
         yield executions
-        success = CounterMetricFamily(
-            "automation_stage_success",
-            "Step attempts that succeeded, by automation and step.",
-            labels=["automation", "stage"],
-        )
-        retries = CounterMetricFamily(
-            "automation_stage_retries",
-            "Step attempts after the first, by automation and step.",
-            labels=["automation", "stage"],
-        )
-        for stage in probes.stages():
-            success.add_metric([stage["automation"], stage["stage"]], stage["succeeded"])
-            retries.add_metric([stage["automation"], stage["stage"]], stage["retries"])
-        yield success
-        yield retries
         yield from _step_metrics(hub)
         yield _run_durations(hub)
         breakers = GaugeMetricFamily(
@@ -116,47 +101,60 @@ def _buckets_sql(value: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
 
 
 def _histogram_buckets(row: dict[str, Any]) -> list[tuple[str, float]]:
-    buckets = [(_le(bound), float(row[f"le{i}"] or 0)) for i, bound in enumerate(DURATION_BUCKETS)]
+    buckets = [
+        (f"{bound:g}", float(row[f"le{i}"] or 0)) for i, bound in enumerate(DURATION_BUCKETS)
+    ]
     return [*buckets, ("+Inf", float(row["n"]))]
 
 
-def _le(bound: float) -> str:
-    return f"{bound:g}"
-
-
 def _step_metrics(hub: Hub) -> Iterator[Metric]:
-    """Step attempts by outcome, and their durations, by automation and step."""
+    """Every per-step figure from one read of the attempts: the seed's successes and
+    retries, attempts by outcome, and durations, by automation and step."""
+    labels = ["automation", "stage"]
+    success = CounterMetricFamily(
+        "automation_stage_success",
+        "Step attempts that succeeded, by automation and step.",
+        labels=labels,
+    )
+    retries = CounterMetricFamily(
+        "automation_stage_retries",
+        "Step attempts after the first, by automation and step.",
+        labels=labels,
+    )
     attempts = CounterMetricFamily(
         "autohub_step_attempts",
         "Step attempts, by automation, step and outcome.",
-        labels=["automation", "stage", "outcome"],
+        labels=[*labels, "outcome"],
     )
     durations = HistogramMetricFamily(
         "autohub_step_duration_seconds",
         "Durations of step attempts, by automation and step.",
-        labels=["automation", "stage"],
+        labels=labels,
     )
-    duration = step_attempts.c.duration_seconds
     statement = (
         sa.select(
             runs.c.automation, step_attempts.c.step_id, step_attempts.c.outcome,
-            *_buckets_sql(duration),
+            sa.func.sum(sa.case((step_attempts.c.number > 1, 1), else_=0)).label("retries"),
+            *_buckets_sql(step_attempts.c.duration_seconds),
         )
         .select_from(step_attempts.join(runs, runs.c.id == step_attempts.c.run_id))
         .group_by(runs.c.automation, step_attempts.c.step_id, step_attempts.c.outcome)
     )  # fmt: skip
     merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in hub.database.fetch(statement, "read step durations"):
+    for row in hub.database.fetch(statement, "read step attempts"):
         key = (row["automation"], row["step_id"])
         attempts.add_metric([*key, row["outcome"]], int(row["n"]))
-        into = merged.setdefault(key, dict.fromkeys(row, 0))
+        into = merged.setdefault(key, dict.fromkeys(row, 0) | {"succeeded": 0})
+        if row["outcome"] == "succeeded":
+            into["succeeded"] = int(row["n"])
         for name, value in row.items():
             if name not in ("automation", "step_id", "outcome"):
                 into[name] += value or 0
     for key, row in merged.items():
+        success.add_metric(list(key), row["succeeded"])
+        retries.add_metric(list(key), int(row["retries"]))
         durations.add_metric(list(key), _histogram_buckets(row), float(row["total"] or 0))
-    yield attempts
-    yield durations
+    yield from (success, retries, attempts, durations)
 
 
 def _run_durations(hub: Hub) -> Metric:

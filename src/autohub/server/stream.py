@@ -51,7 +51,6 @@ class Subscriber:
     projects: frozenset[str]
     queue: asyncio.Queue[Event | Dropped]
     dropped: str | None = None
-    sent: set[int] = field(default_factory=set)
 
     def wants(self, event: Event) -> bool:
         return event.project_id in self.projects and self.where.matches(event)
@@ -71,12 +70,26 @@ class Subscriber:
             self.queue.get_nowait()
         self.queue.put_nowait(DROPPED)
 
-    async def next(self, timeout: float | None = None) -> Event | Dropped | None:
-        """The next event (``DROPPED`` once dropped; None after ``timeout`` idle)."""
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except TimeoutError:
-            return None
+    async def items(
+        self, backlog: list[Event], idle_seconds: float | None = None
+    ) -> AsyncIterator[Event | Dropped | None]:
+        """What the client is sent: the backlog, then live events (those the backlog
+        already held are not repeated), None after ``idle_seconds`` without one, and a
+        last ``DROPPED`` once the client is dropped."""
+        sent = {event.id for event in backlog}
+        for event in backlog:
+            yield event
+        while True:
+            try:
+                item = await asyncio.wait_for(self.queue.get(), idle_seconds)
+            except TimeoutError:
+                yield None
+                continue
+            if isinstance(item, Dropped):
+                yield item
+                return
+            if item.id not in sent:
+                yield item
 
 
 @dataclass
@@ -165,17 +178,12 @@ async def sse_frames(
     with a ``dropped`` event if the client is dropped."""
     try:
         yield b"retry: 3000\n\n"
-        for event in backlog:
-            subscriber.sent.add(event.id or 0)
-            yield sse_frame("event", event.to_dict(), event.id)
-        while True:
-            item = await subscriber.next(KEEPALIVE_SECONDS)
+        async for item in subscriber.items(backlog, KEEPALIVE_SECONDS):
             if item is None:
                 yield b": keep-alive\n\n"
             elif isinstance(item, Dropped):
                 yield sse_frame("dropped", {"reason": subscriber.dropped})
-                return
-            elif (item.id or 0) not in subscriber.sent:
+            else:
                 yield sse_frame("event", item.to_dict(), item.id)
     finally:
         broadcaster.unsubscribe(subscriber)

@@ -148,17 +148,12 @@ async def _serve_websocket(
     websocket: WebSocket, subscriber: Subscriber, backlog: list[Any]
 ) -> None:
     async def send() -> None:
-        for event in backlog:
-            subscriber.sent.add(event.id or 0)
-            await _send(websocket, event_message(event))
-        while True:
-            item = await subscriber.next()
+        async for item in subscriber.items(backlog):
             if isinstance(item, Dropped):
                 with contextlib.suppress(TimeoutError):
                     await _send(websocket, {"type": "dropped", "reason": subscriber.dropped})
                 await websocket.close(DROPPED_CLOSE_CODE, (subscriber.dropped or "")[:120])
-                return
-            if item is not None and (item.id or 0) not in subscriber.sent:
+            elif item is not None:
                 await _send(websocket, event_message(item))
 
     async def receive() -> None:  # notices the client leaving while the stream is idle

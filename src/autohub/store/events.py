@@ -112,6 +112,15 @@ class EventFilter:
     unresolved: bool = False
     after_id: int | None = None
 
+    def __post_init__(self) -> None:
+        """A filter the database and ``matches`` can both apply, or InvalidInput."""
+        for status in self.statuses:
+            if status not in EVENT_STATUSES:
+                raise InvalidInput(f"status: {status!r} is not one of {', '.join(EVENT_STATUSES)}")
+        for name, moment in (("since", self.since), ("until", self.until)):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidInput(f"{name}: give a timezone-aware time")
+
     def matches(self, event: Event) -> bool:
         """Whether ``event`` is one the query would return (for filtering a live stream
         in memory, as the database filters a query)."""
@@ -488,9 +497,6 @@ EVENT_COLUMNS = tuple(column.name for column in automation_events.c if column.na
 def _conditions(where: EventFilter) -> list[sa.ColumnElement[bool]]:
     table = automation_events
     conditions: list[sa.ColumnElement[bool]] = []
-    for status in where.statuses:
-        if status not in EVENT_STATUSES:
-            raise InvalidInput(f"status: {status!r} is not one of {', '.join(EVENT_STATUSES)}")
     if len(where.event_types) == 1:
         conditions.append(table.c.event_type == where.event_types[0])
     elif where.event_types:
@@ -506,20 +512,14 @@ def _conditions(where: EventFilter) -> list[sa.ColumnElement[bool]]:
     if where.correlation_id is not None:
         conditions.append(table.c.correlation_id == where.correlation_id)
     if where.since is not None:
-        conditions.append(table.c.created_at >= _aware(where.since, "since"))
+        conditions.append(table.c.created_at >= where.since)
     if where.until is not None:
-        conditions.append(table.c.created_at < _aware(where.until, "until"))
+        conditions.append(table.c.created_at < where.until)
     if where.unresolved:
         conditions.append(table.c.resolved_at.is_(None))
     if where.after_id is not None:
         conditions.append(table.c.id > where.after_id)
     return conditions
-
-
-def _aware(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidInput(f"{name}: give a timezone-aware time")
-    return value
 
 
 def _encode_cursor(event: Event) -> str:

@@ -562,9 +562,8 @@ class RunStore:
             if self._checkpointer is not None:  # checkpoints move off the hot path
                 self._connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
         connection: Any = self._connection.driver_connection
-        lock = getattr(self.database, "write_lock", contextlib.nullcontext())
         try:
-            with lock:
+            with self.database.write_lock:
                 cursor = connection.cursor()
                 if self.database.dialect == "sqlite":
                     cursor.execute("BEGIN IMMEDIATE")  # the connection is in autocommit mode
