@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from autohub.errors import ConfigError, Problem, SecretsError
 from autohub.redact import Redactor, is_secret_key, looks_secret
@@ -87,6 +94,128 @@ class ServerConfig(BaseModel):
     policy (skip, or run once for all the missed ticks)."""
 
 
+class GateCommandCheck(BaseModel):
+    """A gate check that runs a command (an argv list; ``{python}`` is this interpreter,
+    ``{junit}`` a JUnit XML path the gate reads the counts from)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    command: list[str] | None = Field(default=None, min_length=1)
+    timeout_seconds: float = Field(default=60, gt=0)
+
+
+class GateTestsCheck(GateCommandCheck):
+    """``gate.tests``: the test suite (default: pytest with JUnit XML)."""
+
+    command: list[str] | None = Field(
+        default_factory=lambda: ["{python}", "-m", "pytest", "-q", "--junitxml={junit}"],
+        min_length=1,
+    )
+
+
+class GatePerformanceCheck(GateCommandCheck):
+    """``gate.performance``: the benchmark command (default: ``benchmarks.py`` if present)."""
+
+    timeout_seconds: float = Field(default=120, gt=0)
+
+
+class GateIntegrationCheck(GateCommandCheck):
+    """``gate.integration``: the integration tests found by ``glob``."""
+
+    glob: str = "tests/integration_*.py"
+    timeout_seconds: float = Field(default=120, gt=0)
+
+
+class GateSecurityCheck(BaseModel):
+    """``gate.security``: a secret scan of the tree (detect-secrets and ``patterns``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    patterns: dict[str, str] = Field(default_factory=dict)
+    """More secret patterns, by name: regular expressions searched line by line."""
+    exclude: list[str] = Field(default_factory=list)
+    """Globs of paths not scanned (besides what .gitignore ignores)."""
+
+
+class GateDocumentationCheck(BaseModel):
+    """``gate.documentation``: at least one of ``files`` must exist."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    files: list[str] = Field(
+        default_factory=lambda: ["README.md", "IMPLEMENTATION_SUMMARY.md"], min_length=1
+    )
+
+
+class GateRollbackCheck(BaseModel):
+    """``gate.rollback``: ``file`` exists, or the repository has git tags."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    file: str = "ROLLBACK.md"
+
+
+class GateConfig(BaseModel):
+    """The ``gate:`` section (``autohub check``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tests: GateTestsCheck = Field(default_factory=GateTestsCheck)
+    security: GateSecurityCheck = Field(default_factory=GateSecurityCheck)
+    documentation: GateDocumentationCheck = Field(default_factory=GateDocumentationCheck)
+    performance: GatePerformanceCheck = Field(default_factory=GatePerformanceCheck)
+    integration: GateIntegrationCheck = Field(default_factory=GateIntegrationCheck)
+    rollback: GateRollbackCheck = Field(default_factory=GateRollbackCheck)
+
+
+class ClaudeCodeConfig(BaseModel):
+    """``watch.claude_code``: what the Claude Code hook may block (nothing by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deny_commands: list[str] = Field(default_factory=list)
+    """Regular expressions searched in Bash commands: a match blocks the call (PreToolUse)."""
+    protect_paths: list[str] = Field(default_factory=list)
+    """Globs, relative to the project root, of files Write and Edit may not touch."""
+
+    @field_validator("deny_commands")
+    @classmethod
+    def _regexes(cls, patterns: list[str]) -> list[str]:
+        import re
+
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
+        return patterns
+
+
+class WatchConfig(BaseModel):
+    """The ``watch:`` section: action items detected in tool output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    complete_at: int = Field(default=80, ge=0, le=100)
+    """A detection this confident completes its todo."""
+    review_at: int = Field(default=60, ge=0, le=100)
+    """A detection this confident (and below ``complete_at``) marks it pending_review."""
+    claude_code: ClaudeCodeConfig = Field(default_factory=ClaudeCodeConfig)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WatchConfig:
+        if self.review_at > self.complete_at:
+            raise ValueError(
+                f"review_at ({self.review_at}) must not be above complete_at "
+                f"({self.complete_at})"
+            )
+        return self
+
+
 class ConfigFile(BaseModel):
     """The keys autohub.yaml may hold. Definition sections are validated by the registry."""
 
@@ -99,6 +228,8 @@ class ConfigFile(BaseModel):
     automations_dir: str = "automations"
     events: EventsConfig = Field(default_factory=EventsConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    watch: WatchConfig = Field(default_factory=WatchConfig)
     defaults: dict[str, Any] = Field(default_factory=dict)
     breakers: dict[str, Any] = Field(default_factory=dict)
     automations: dict[str, Any] = Field(default_factory=dict)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from autohub.config import Config, load_config
 
 if TYPE_CHECKING:
+    from autohub.engine.executor import ActionHandler
     from autohub.engine.runner import ProgressCallback, Runner
     from autohub.registry.loader import Definition, Registry
     from autohub.registry.models import Automation
@@ -251,6 +252,13 @@ class Hub:
         stored = self.definitions.get(run.automation, run.version)
         return Automation.model_validate(stored.content)
 
+    def action_plugins(self) -> dict[str, ActionHandler]:
+        """The step kinds the components add to the engine's: ``gate`` and ``watch``."""
+        from autohub.gate.step import gate_step
+        from autohub.watch.step import watch_step
+
+        return {"gate": gate_step(self), "watch": watch_step(self)}
+
     def runner(self, *, on_progress: ProgressCallback | None = None) -> Runner:
         from autohub.engine.executor import LocalExecutor
         from autohub.engine.runner import Runner
@@ -259,7 +267,7 @@ class Hub:
 
         locks = LockStore(self.database, self.events)
         steps = StepRunner(
-            executor=LocalExecutor(),
+            executor=LocalExecutor(plugins=self.action_plugins()),
             secrets=self.config.secrets,
             project_root=self.config.root,
             clock=self.runs.clock,

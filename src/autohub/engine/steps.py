@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from autohub.engine.actions.base import KINDS, ActionRequest, ActionResult, Limits, failure
+from autohub.engine.actions.base import ActionRequest, ActionResult, Limits, failure
 from autohub.engine.breaker import breaker_settings
 from autohub.engine.context import StepContext
 from autohub.engine.executor import Executor
@@ -205,10 +205,10 @@ class StepRunner:
         self, plan: StepPlan, choice: ActionChoice, timeout: float | None
     ) -> ActionResult:
         kind = choice.kind
-        if kind not in KINDS:
+        if kind not in self.executor.kinds:
             return failure(
                 f"action kind {kind!r} cannot run yet: this autohub runs "
-                f"{', '.join(sorted(KINDS))}",
+                f"{', '.join(sorted(self.executor.kinds))}",
                 "NotImplementedError",
             )
         spec = choice.action.model_dump(by_alias=True)

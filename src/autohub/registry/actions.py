@@ -5,17 +5,24 @@ A step names its kind by key, with a short form for the common case::
     shell: [pg_dump, --format=custom, appdb]       # argv list, never a shell string
     python: ops.backup:verify                      # import path
     http: {url: "https://example.com/health", expect_status: [200]}
+    gate: .                                        # the production-readiness gate
+    watch: "{{ steps.test.output.stdout }}"        # action items found in a text
 
 A shell string runs through /bin/sh only when ``shell: true`` is written.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ACTION_KINDS = ("python", "shell", "http", "n8n", "celery", "browser")
+ACTION_KINDS = ("python", "shell", "http", "n8n", "celery", "browser", "gate", "watch")
+GateCheckName = Literal[
+    "tests", "security", "documentation", "performance", "integration", "rollback"
+]
+GATE_CHECKS: tuple[str, ...] = get_args(GateCheckName)
+"""The gate's six checks, in the order they run and are reported."""
 HTTP_METHODS = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -139,6 +146,41 @@ class BrowserAction(Strict):
         return {"url": data} if isinstance(data, str) else data
 
 
+class GateAction(Strict):
+    """Run the production-readiness gate on a tree; the step fails on ``fail_on``.
+
+    ``fail_on: no-go`` (the default) lets GO and WARNING through; ``fail_on: warning``
+    also stops on WARNING. The step's output is the gate's report.
+    """
+
+    path: str = "."
+    """The tree to check, relative to the project root."""
+    fail_on: Literal["no-go", "warning"] = "no-go"
+    checks: list[GateCheckName] | None = None
+    """Only these checks (default: all six)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
+
+
+class WatchAction(Strict):
+    """Find completed action items in ``text`` (usually an earlier step's output, by
+    template) and update the matching todo; the output is the update result."""
+
+    text: str
+    tool: str = "automation"
+    """The tool the text came from, recorded as the events' ``tool_name``."""
+    todo: str | None = None
+    """The todo to update (default: found from the text, as for hook output)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, data: Any) -> Any:
+        return {"text": data} if isinstance(data, str) else data
+
+
 class ActionChoice(Strict):
     """Exactly one action kind, named by its key."""
 
@@ -148,6 +190,8 @@ class ActionChoice(Strict):
     n8n: N8nAction | None = None
     celery: CeleryAction | None = None
     browser: BrowserAction | None = None
+    gate: GateAction | None = None
+    watch: WatchAction | None = None
 
     @model_validator(mode="before")
     @classmethod

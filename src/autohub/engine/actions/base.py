@@ -16,7 +16,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor as ThreadPool
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,7 +27,7 @@ from uuid import UUID
 from autohub.engine.context import StepContext
 
 KINDS = ("python", "shell", "http")
-"""The action kinds :func:`run_action` can run."""
+"""The action kinds :func:`run_action` runs itself (plug-in kinds come with a handler)."""
 
 TIMEOUT_ERROR_TYPES = ("TimeoutError", "OSError", "Exception", "BaseException")
 
@@ -185,18 +185,24 @@ def invalid_spec(kind: str, problems: str) -> ActionResult:
 
 
 async def run_action(
-    request: ActionRequest, *, thread_pool: ThreadPool | None = None
+    request: ActionRequest,
+    *,
+    thread_pool: ThreadPool | None = None,
+    handler: Callable[[ActionRequest], Awaitable[ActionResult]] | None = None,
 ) -> ActionResult:
     """Run ``request`` by its kind and say how it went; ``duration_seconds`` is wall time.
 
     ``thread_pool`` runs sync python functions with ``isolate: thread`` (default: the
-    event loop's default executor). Never raises for a failed action; a cancellation
-    propagates once the work is stopped (a thread cannot be stopped: see
-    :mod:`autohub.engine.actions.python`).
+    event loop's default executor); ``handler`` runs a plug-in kind instead. Never raises
+    for a failed action; a cancellation propagates once the work is stopped (a thread
+    cannot be stopped: see :mod:`autohub.engine.actions.python`).
     """
     started = time.monotonic()
     try:
-        result = await _dispatch(request, thread_pool)
+        if handler is not None:
+            result = await handler(request)
+        else:
+            result = await _dispatch(request, thread_pool)
     except Exception as exc:  # an engine bug must still end as a result, and be logged
         request.context.logger.exception("the %s action failed unexpectedly", request.kind)
         result = exception_result(exc, prefix=f"{request.kind} action failed unexpectedly")
