@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from autohub.store.evidence import StoredJson
     from autohub.store.runs import NewRun, RunRecord, RunStore
     from autohub.store.schedules import ScheduleStore
+    from autohub.store.todos import TodoStore
     from autohub.store.tokens import TokenStore
+    from autohub.watch.tracker import ActionTracker
 
 
 SEEN_EVERY_SECONDS = 60.0
@@ -153,6 +155,24 @@ class Hub:
         from autohub.store.tokens import TokenStore
 
         return TokenStore(self.database, self.events)
+
+    @cached_property
+    def todos(self) -> TodoStore:
+        from autohub.store.todos import TodoStore
+
+        return TodoStore(self.database, self.events)
+
+    @cached_property
+    def tracker(self) -> ActionTracker:
+        """Detections in tool output applied to the todos, with the ``watch:`` thresholds."""
+        from autohub.watch.tracker import ActionTracker, Thresholds
+
+        settings = self.config.file.watch
+        return ActionTracker(
+            self.todos,
+            self.events,
+            thresholds=Thresholds(settings.complete_at, settings.review_at),
+        )
 
     # -- runs ----------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from autohub import __version__
-from autohub.cli import db, definitions, events, init, runs, serve, tokens
+from autohub.cli import db, definitions, events, hook, init, runs, serve, todo, tokens
 from autohub.cli.output import print_error
 from autohub.errors import AutohubError, InvalidInput, MigrationRequired, ProblemsError
 
@@ -63,6 +63,8 @@ app.command("serve")(serve.serve_command)
 app.add_typer(events.app, name="events")
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="token")
+app.add_typer(todo.app, name="todo")
+app.add_typer(hook.app, name="hook")
 
 
 EXIT_FAILURE = 1

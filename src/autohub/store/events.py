@@ -261,30 +261,7 @@ class EventStore:
     def _row(self, event: NewEvent | dict[str, Any], where: str) -> dict[str, Any]:
         """The stored row of ``event``: validated, redacted and capped, evidence and metadata
         as ``evidence.StoredJson`` text."""
-        fields = _plain_event(event) if isinstance(event, dict) else None
-        if fields is None:  # pydantic judges (and explains) everything but the common case
-            try:
-                model = event if isinstance(event, NewEvent) else NewEvent.model_validate(event)
-            except ValidationError as exc:
-                raise InvalidInput(_validation_message(exc, where)) from exc
-            fields = model.model_dump()
-        for name in ("created_at", "resolved_at"):
-            value = fields[name]
-            if value is not None and value.tzinfo is None:
-                raise InvalidInput(f"{where}.{name}: give a timezone-aware time")
-        limits, redactor = self.limits, self.redactor
-        encoded = evidence.encode_all(
-            {f"{where}.evidence": fields["evidence"], f"{where}.metadata": fields["metadata"]},
-            redactor,
-            max_bytes=limits.evidence_max_bytes,
-            max_string_chars=limits.string_max_chars,
-        )
-        fields["evidence"], fields["metadata"] = encoded.values()
-        detected_from = fields["detected_from"]
-        fields["detected_from"] = self._source(detected_from) if detected_from else None
-        if fields["created_at"] is None:
-            fields["created_at"] = self.clock()
-        return fields
+        return build_row(event, where, self.redactor, self.limits, self.clock, self._source)
 
     def _source(self, detected_from: str) -> str:
         """``detected_from`` as stored: cleaned, redacted and cut to its column. A few
@@ -445,6 +422,53 @@ _STATUSES = frozenset(EVENT_STATUSES)
 def is_project_id(value: str) -> bool:
     """Whether ``value`` is a valid project id (letters, digits, ``_.-``; 128 at most)."""
     return len(value) <= 128 and _PROJECT.match(value) is not None
+
+
+def build_row(
+    event: NewEvent | dict[str, Any],
+    where: str,
+    redactor: Redactor,
+    limits: EventLimits,
+    clock: Callable[[], datetime] = utcnow,
+    source: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The stored row of ``event`` (see ``EventStore._row``); InvalidInput naming ``where``."""
+    fields = _plain_event(event) if isinstance(event, dict) else None
+    if fields is None:  # pydantic judges (and explains) everything but the common case
+        try:
+            model = event if isinstance(event, NewEvent) else NewEvent.model_validate(event)
+        except ValidationError as exc:
+            raise InvalidInput(_validation_message(exc, where)) from exc
+        fields = model.model_dump()
+    for name in ("created_at", "resolved_at"):
+        value = fields[name]
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{where}.{name}: give a timezone-aware time")
+    encoded = evidence.encode_all(
+        {f"{where}.evidence": fields["evidence"], f"{where}.metadata": fields["metadata"]},
+        redactor,
+        max_bytes=limits.evidence_max_bytes,
+        max_string_chars=limits.string_max_chars,
+    )
+    fields["evidence"], fields["metadata"] = encoded.values()
+    detected_from = fields["detected_from"]
+    if detected_from:
+        fields["detected_from"] = (
+            source(detected_from)
+            if source is not None
+            else redactor.text(evidence.clean_text(detected_from))[:DETECTED_FROM_MAX_CHARS]
+        )
+    else:
+        fields["detected_from"] = None
+    if fields["created_at"] is None:
+        fields["created_at"] = clock()
+    return fields
+
+
+def spool_event(spool: EventSpool, event: dict[str, Any], redactor: Redactor) -> None:
+    """Put an event straight into ``spool`` (for a caller with no store to write to: the
+    next store that opens the spool records it)."""
+    spool.append([_row_to_spool(build_row(event, "event", redactor, EventLimits()))])
 
 
 def _plain_event(event: dict[str, Any]) -> dict[str, Any] | None:

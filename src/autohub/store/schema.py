@@ -243,3 +243,20 @@ schedules = sa.Table(
     sa.Column("lease_expires_at", UTCDateTime()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+todos = sa.Table(
+    "todos",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(128), nullable=False),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("session_id", sa.String(128)),
+    sa.Column("detection", JSONValue),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("completed_at", UTCDateTime()),
+    sa.UniqueConstraint("project_id", "session_id", "title", name="uq_todos_session_title"),
+    sa.Index("ix_todos_project_status", "project_id", "status"),
+)

@@ -1,0 +1,1 @@
+"""Action items: detections in tool output (hooks, automations) that complete todos."""
