@@ -10,6 +10,7 @@
     │   ├── MigrationRequired    the schema is older (or newer) than this code
     │   └── NotFound             a record that does not exist
     └── InvalidInput             a value given by the user (CLI option, API field)
+        └── Conflict             a record not in the state the request needs
 
 Driver errors are kept as ``__cause__`` when they are re-raised as ours.
 """
@@ -92,3 +93,7 @@ class NotFound(StoreError):
 
 class InvalidInput(AutohubError):
     """Invalid input."""
+
+
+class Conflict(InvalidInput):
+    """The record is not in a state that allows this (it may have changed meanwhile)."""

@@ -130,23 +130,14 @@ def review_command(
 
 
 def _move(hub: Hub, ref: str, status: str, event_type: str, expected: str | None = None) -> Todo:
-    """Move a todo to ``status`` by hand, recording ``event_type``."""
-    current = hub.todos.get(ref)
-    if current.project_id != hub.project:
-        raise InvalidInput(f"{current.ref} belongs to project {current.project_id}")
-    if expected is not None and current.status != expected:
-        raise InvalidInput(f"{current.ref} is {current.status}, not {expected}")
-    event = {
-        "event_type": event_type,
-        "project_id": current.project_id,
-        "status": "success",
-        "evidence": {"todo_id": current.id, "old_status": current.status, "new_status": status},
-        "detected_from": "autohub todo",
-    }
-    changed = hub.todos.set_status(current.id, status, expected=current.status, events=[event])
-    if changed is None:
-        raise InvalidInput(f"{current.ref} changed meanwhile; look again (autohub todo list)")
-    return changed[0]
+    return hub.todos.move(
+        ref,
+        status,
+        project_id=hub.project,
+        event_type=event_type,
+        expected=expected,
+        by="autohub todo",
+    )
 
 
 def _show(todo: Todo, as_json: bool, what: str) -> None:

@@ -16,11 +16,13 @@ from autohub.server.auth import Authenticator
 from autohub.server.automations_api import automation_routes
 from autohub.server.breakers_api import breaker_routes
 from autohub.server.events_api import event_routes
+from autohub.server.gate_api import gate_routes
 from autohub.server.hooks import hook_routes
 from autohub.server.intake import RunIntake
 from autohub.server.runs_api import run_routes
 from autohub.server.stream import EventBroadcaster
 from autohub.server.stream_api import stream_routes
+from autohub.server.todos_api import todo_routes
 from autohub.server.tokens_api import token_routes
 from autohub.store.tokens import ApiToken
 
@@ -44,6 +46,8 @@ def api_router(
     event_routes(router, hub, grant)
     breaker_routes(router, hub, grant)
     token_routes(router, hub, grant)
+    todo_routes(router, hub, grant)
+    gate_routes(router, hub, grant)
     hook_routes(router, hub, auth, intake, on_run_created)
     stream_routes(router, auth, broadcaster)
     return router

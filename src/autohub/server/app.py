@@ -22,6 +22,7 @@ import autohub
 from autohub.clock import utcnow
 from autohub.errors import (
     AutohubError,
+    Conflict,
     MigrationRequired,
     NotFound,
     StoreError,
@@ -42,6 +43,7 @@ MAX_BODY_BYTES = 1024 * 1024
 """Request bodies larger than this are refused (413) before they are read."""
 _ERROR_STATUS: list[tuple[type[AutohubError], int, str]] = [
     (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
     (MigrationRequired, 503, "migration_required"),
     (StoreUnavailable, 503, "store_unavailable"),
     (StoreError, 503, "store_error"),

@@ -27,6 +27,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "no valid token, or a bad webhook signature (unauthorized)"),
         (403, "the token's role may not do this (forbidden)"),
         (404, "unknown, or in a project the token does not see (not_found)"),
+        (409, "the record is not in a state that allows this (conflict)"),
         (413, "body over the size limit (too_large)"),
         (422, "a body or query that does not fit the schema (invalid_request, invalid_params)"),
         (429, "over the token's rate limit (rate_limited), see Retry-After"),

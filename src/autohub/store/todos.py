@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 
 from autohub.clock import utcnow
-from autohub.errors import InvalidInput, NotFound
+from autohub.errors import Conflict, InvalidInput, NotFound
 from autohub.store.database import Database
 from autohub.store.events import EventStore
 from autohub.store.schema import todos
@@ -203,6 +203,38 @@ class TodoStore:
             for event in events:
                 self._record(connection, event)
         return self.get(number), current
+
+    def move(
+        self,
+        todo_id: int | str,
+        status: str,
+        *,
+        project_id: str,
+        event_type: str,
+        expected: str | None = None,
+        by: str = "autohub",
+    ) -> Todo:
+        """A change made by hand (CLI, API): ``todo_id`` of ``project_id`` to ``status``,
+        only from ``expected`` when given, recorded as ``event_type``; InvalidInput when
+        the todo is not in that state (or changed meanwhile), NotFound when it is
+        another project's."""
+        current = self.get(todo_id)
+        if current.project_id != project_id:
+            raise NotFound(f"no todo {current.ref} in project {project_id}")
+        if expected is not None and current.status != expected:
+            raise Conflict(f"{current.ref} is {current.status}, not {expected}")
+        event = {
+            "event_type": event_type,
+            "project_id": project_id,
+            "status": "success",
+            "evidence": {"todo_id": current.id, "old_status": current.status, "new_status": status},
+            "detected_from": by,
+            "correlation_id": current.session_id,
+        }
+        changed = self.set_status(current.id, status, expected=current.status, events=[event])
+        if changed is None:
+            raise Conflict(f"{current.ref} changed meanwhile; read it again")
+        return changed[0]
 
     def sync(self, project_id: str, session_id: str, items: Sequence[SyncItem]) -> SyncResult:
         """Bring an agent's todo list into the store: new titles are added, known ones take
