@@ -66,7 +66,7 @@ from autohub.ids import new_id
 from autohub.redact import Redactor
 from autohub.store import migrations
 from autohub.store.database import Database
-from autohub.store.driver_sql import sqlite_time
+from autohub.store.event_rows import sqlite_time
 from autohub.store.events import EVENT_COLUMNS, EventFilter, EventStore
 from autohub.store.evidence import compact_json
 

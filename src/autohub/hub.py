@@ -158,9 +158,10 @@ class Hub:
 
     @cached_property
     def todos(self) -> TodoStore:
+        from autohub.store.sessions import DatabaseSessions
         from autohub.store.todos import TodoStore
 
-        return TodoStore(self.database, self.events)
+        return TodoStore(DatabaseSessions(self.database, self.events))
 
     @cached_property
     def tracker(self) -> ActionTracker:

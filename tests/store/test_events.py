@@ -876,3 +876,13 @@ def test_the_redactor_in_use_is_the_stores(database: Database) -> None:
 def _json(value: Any) -> Any:
     """A JSON column as read by a raw select (text on SQLite, decoded on PostgreSQL)."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+def test_the_light_row_module_knows_the_event_columns_and_fields() -> None:
+    """event_rows hard-codes what the table and NewEvent define (it must not import them)."""
+    from autohub.store.event_rows import EVENT_COLUMNS, EVENT_FIELDS
+    from autohub.store.events import NewEvent
+    from autohub.store.schema import automation_events
+
+    assert tuple(c.name for c in automation_events.c if c.name != "id") == EVENT_COLUMNS
+    assert set(NewEvent.model_fields) == set(EVENT_FIELDS)

@@ -26,6 +26,7 @@ TABLES = {
     "lock_waiters",
     "api_tokens",
     "schedules",
+    "todos",
 }
 EVENT_INDEXES = {
     "ix_automation_events_project_type_created",
@@ -76,6 +77,7 @@ def test_upgrade_from_empty_creates_the_tables_and_indexes(empty_database: Datab
     assert "uq_automation_events_uid" in unique_constraints(empty_database, "automation_events")
     assert "ix_definitions_name_last_seen" in index_names(empty_database, "definitions")
     assert "uq_api_tokens_secret_sha256" in unique_constraints(empty_database, "api_tokens")
+    assert "uq_todos_session_title" in unique_constraints(empty_database, "todos")
     assert migrations.current_revision(empty_database) == migrations.HEAD
     migrations.require_current(empty_database)
 

@@ -11,27 +11,17 @@ error translation stay with SQLAlchemy and ``Database``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
 from autohub.store import evidence
+from autohub.store.event_rows import sqlite_time
 from autohub.store.schema import JSONDocument, UTCDateTime
 
 Adapter = Callable[[Any], Any]
-
-
-def sqlite_time(moment: datetime | None) -> str | None:
-    """A time as SQLAlchemy's SQLite DateTime stores it (naive UTC text)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: give a timezone-aware datetime")
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _aware_time(moment: datetime | None) -> datetime | None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,19 +22,41 @@ from autohub.clock import utcnow
 from autohub.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from autohub.ids import new_id
 from autohub.redact import Redactor
-from autohub.store import driver_sql, evidence
+from autohub.store import driver_sql
 from autohub.store.database import Database
+from autohub.store.event_rows import (
+    DETECTED_FROM_MAX_CHARS,
+    EVENT_COLUMNS,
+    EVENT_STATUSES,
+    EVENT_TYPE_PATTERN,
+    PROJECT_PATTERN,
+    EventLimits,
+    EventStatus,
+    build_row,
+    clean_source,
+    decoded,
+    is_project_id,
+    row_from_spool,
+    row_to_spool,
+    spool_event,
+)
 from autohub.store.schema import automation_events
 from autohub.store.spool import EventSpool
 
-EventStatus = Literal[
-    "pending", "running", "success", "failed", "warning", "pending_review", "skipped", "cancelled"
-]
-EVENT_STATUSES: tuple[str, ...] = get_args(EventStatus)
-EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$"
-PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-DETECTED_FROM_MAX_CHARS = 256
 MAX_PAGE_SIZE = 1000
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_STATUSES",
+    "Event",
+    "EventFilter",
+    "EventLimits",
+    "EventStatus",
+    "EventStore",
+    "NewEvent",
+    "is_project_id",
+    "spool_event",
+]
 
 
 class NewEvent(BaseModel):
@@ -152,12 +173,6 @@ class BatchResult:
 
 
 @dataclass
-class EventLimits:
-    evidence_max_bytes: int = 64 * 1024
-    string_max_chars: int = 8 * 1024
-
-
-@dataclass
 class EventStore:
     """Records and queries events in one database, spooling while it is unreachable."""
 
@@ -181,10 +196,10 @@ class EventStore:
         """Record one event; returns it with its id (None if it was spooled)."""
         row = self._row(event, "event")
         if not self._write([row]):
-            return _event_from_row(_decoded({**row, "id": None}))
+            return _event_from_row(decoded({**row, "id": None}))
         if row.get("id") is None:  # the uid was stored before: return that event
             return self._by_uid(row["uid"])
-        return _event_from_row(_decoded(row))
+        return _event_from_row(decoded(row))
 
     def add_many(self, events: Iterable[NewEvent | dict[str, Any]]) -> BatchResult:
         """Record a batch in one transaction; an invalid event rejects the whole batch."""
@@ -201,7 +216,7 @@ class EventStore:
         spool = self.spool
 
         def insert(rows: list[dict[str, Any]]) -> None:
-            restored = [_row_from_spool(row) for row in rows]
+            restored = [row_from_spool(row) for row in rows]
             try:
                 self._insert(restored)
             except StoreUnavailable:
@@ -270,11 +285,7 @@ class EventStore:
             self._sources, self._sources_redactor = {}, self.redactor
         known = self._sources.get(detected_from)
         if known is None:
-            text = evidence.clean_text(detected_from)
-            if self.redactor.matches(text):
-                text = self.redactor.text(text)
-            # Redaction can lengthen the text; the column holds DETECTED_FROM_MAX_CHARS.
-            known = text[:DETECTED_FROM_MAX_CHARS]
+            known = clean_source(detected_from, self.redactor)
             if len(self._sources) >= 1024:
                 self._sources.clear()
             self._sources[detected_from] = known
@@ -289,7 +300,7 @@ class EventStore:
             self.flush_spool()
             self._insert(rows)
         except StoreUnavailable:
-            self.spool.append([_row_to_spool(row) for row in rows])
+            self.spool.append([row_to_spool(row) for row in rows])
             return False
         return True
 
@@ -412,112 +423,6 @@ class EventStore:
         return [_event_from_row(row) for row in self.database.fetch(statement, "read events")]
 
 
-_EVENT_TYPE = re.compile(EVENT_TYPE_PATTERN.removesuffix("$") + r"\Z")  # "$" allows "\n"
-_PROJECT = re.compile(PROJECT_PATTERN.removesuffix("$") + r"\Z")
-_UID = re.compile(r"^[0-9a-f]{32}\Z")
-_FIELDS = frozenset(NewEvent.model_fields)
-_STATUSES = frozenset(EVENT_STATUSES)
-
-
-def is_project_id(value: str) -> bool:
-    """Whether ``value`` is a valid project id (letters, digits, ``_.-``; 128 at most)."""
-    return len(value) <= 128 and _PROJECT.match(value) is not None
-
-
-def build_row(
-    event: NewEvent | dict[str, Any],
-    where: str,
-    redactor: Redactor,
-    limits: EventLimits,
-    clock: Callable[[], datetime] = utcnow,
-    source: Callable[[str], str] | None = None,
-) -> dict[str, Any]:
-    """The stored row of ``event`` (see ``EventStore._row``); InvalidInput naming ``where``."""
-    fields = _plain_event(event) if isinstance(event, dict) else None
-    if fields is None:  # pydantic judges (and explains) everything but the common case
-        try:
-            model = event if isinstance(event, NewEvent) else NewEvent.model_validate(event)
-        except ValidationError as exc:
-            raise InvalidInput(_validation_message(exc, where)) from exc
-        fields = model.model_dump()
-    for name in ("created_at", "resolved_at"):
-        value = fields[name]
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"{where}.{name}: give a timezone-aware time")
-    encoded = evidence.encode_all(
-        {f"{where}.evidence": fields["evidence"], f"{where}.metadata": fields["metadata"]},
-        redactor,
-        max_bytes=limits.evidence_max_bytes,
-        max_string_chars=limits.string_max_chars,
-    )
-    fields["evidence"], fields["metadata"] = encoded.values()
-    detected_from = fields["detected_from"]
-    if detected_from:
-        fields["detected_from"] = (
-            source(detected_from)
-            if source is not None
-            else redactor.text(evidence.clean_text(detected_from))[:DETECTED_FROM_MAX_CHARS]
-        )
-    else:
-        fields["detected_from"] = None
-    if fields["created_at"] is None:
-        fields["created_at"] = clock()
-    return fields
-
-
-def spool_event(spool: EventSpool, event: dict[str, Any], redactor: Redactor) -> None:
-    """Put an event straight into ``spool`` (for a caller with no store to write to: the
-    next store that opens the spool records it)."""
-    spool.append([_row_to_spool(build_row(event, "event", redactor, EventLimits()))])
-
-
-def _plain_event(event: dict[str, Any]) -> dict[str, Any] | None:
-    """The fields of an event that is plainly valid, or None to let pydantic judge (and
-    explain) it: the same rules as NewEvent, checked in a few microseconds."""
-    if not _FIELDS.issuperset(event):
-        return None
-    event_type, project_id = event.get("event_type"), event.get("project_id")
-    if not (type(event_type) is str and len(event_type) <= 128 and _EVENT_TYPE.match(event_type)):
-        return None
-    if not (type(project_id) is str and is_project_id(project_id)):
-        return None
-    status = event.get("status")
-    if status not in _STATUSES:
-        return None
-    fields = {**_DEFAULTS, **event}
-    for name, limit in _OPTIONAL_TEXT:
-        value = fields[name]
-        if value is not None and not (
-            type(value) is str and len(value) <= limit and value == value.strip()
-        ):
-            return None
-    for name in ("evidence", "metadata"):
-        value = fields[name]
-        if value is None:
-            fields[name] = {}
-        elif type(value) is not dict:
-            return None
-    for name in ("created_at", "resolved_at"):
-        value = fields[name]
-        if value is not None and not isinstance(value, datetime):
-            return None
-    parent_id, uid = fields["parent_id"], fields["uid"]
-    if parent_id is not None and type(parent_id) is not int:
-        return None
-    if uid is None:
-        fields["uid"] = new_id()
-    elif not (type(uid) is str and _UID.match(uid)):
-        return None
-    return fields
-
-
-_DEFAULTS: dict[str, Any] = dict.fromkeys(NewEvent.model_fields)
-_OPTIONAL_TEXT = (("detected_from", 256), ("run_id", 64), ("correlation_id", 64))
-
-EVENT_COLUMNS = tuple(column.name for column in automation_events.c if column.name != "id")
-"""The columns an event row is written with (the id is the database's)."""
-
-
 def _conditions(where: EventFilter) -> list[sa.ColumnElement[bool]]:
     table = automation_events
     conditions: list[sa.ColumnElement[bool]] = []
@@ -581,27 +486,14 @@ def _event_from_row(row: dict[str, Any]) -> Event:
     )
 
 
-def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` with its evidence and metadata as data, as a read would return them."""
-    return {**row, "evidence": json.loads(row["evidence"]), "metadata": json.loads(row["metadata"])}
-
-
-def _row_to_spool(row: dict[str, Any]) -> dict[str, Any]:
-    spooled = _decoded(row)
-    for name in ("created_at", "resolved_at"):
-        if spooled[name] is not None:
-            spooled[name] = spooled[name].isoformat()
-    return spooled
-
-
-def _row_from_spool(row: dict[str, Any]) -> dict[str, Any]:
-    restored = dict(row)
-    for name in ("evidence", "metadata"):  # spooled after encode: stored as they are
-        restored[name] = evidence.StoredJson(evidence.compact_json(restored[name]))
-    for name in ("created_at", "resolved_at"):
-        if restored.get(name) is not None:
-            restored[name] = datetime.fromisoformat(restored[name])
-    return restored
+def validated_event(event: NewEvent | dict[str, Any], where: str) -> dict[str, Any]:
+    """The fields of ``event`` as ``NewEvent`` validates them; InvalidInput explaining
+    what is wrong, naming ``where``."""
+    try:
+        model = event if isinstance(event, NewEvent) else NewEvent.model_validate(event)
+    except ValidationError as exc:
+        raise InvalidInput(_validation_message(exc, where)) from exc
+    return model.model_dump()
 
 
 def _validation_message(exc: ValidationError, where: str) -> str:

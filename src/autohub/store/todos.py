@@ -4,23 +4,25 @@ A todo moves ``pending -> in_progress -> pending_review -> completed`` (people m
 move it back). Every change is written with its audit event in one transaction, and a
 change is conditional on the status it was read with, so two writers never both
 "complete" the same todo.
+
+The statements are plain SQL with ``:name`` parameters, run through a
+:class:`TodoSessions` backend: the store's ``Database`` (``store/sessions.py``, SQLite or
+PostgreSQL through SQLAlchemy) or a bare SQLite file (``store/sqlite_file.py``, standard
+library only, for the Claude Code hook's fast start). This module imports neither.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import json
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
-
-import sqlalchemy as sa
+from typing import Any, Literal, Protocol, get_args
 
 from autohub.clock import utcnow
 from autohub.errors import Conflict, InvalidInput, NotFound
-from autohub.store.database import Database
-from autohub.store.events import EventStore
-from autohub.store.schema import todos
+from autohub.store.event_rows import from_sqlite_time, sqlite_time
 
 TodoStatus = Literal["pending", "in_progress", "pending_review", "completed"]
 TODO_STATUSES: tuple[str, ...] = get_args(TodoStatus)
@@ -103,12 +105,44 @@ def check_title(title: str) -> str:
     return cleaned
 
 
+class TodoSession(Protocol):
+    """One transaction (or read) on the store, in its dialect's terms."""
+
+    dialect: str
+    """``sqlite`` or ``postgresql``."""
+
+    def rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of a statement with ``:name`` parameters, as dicts."""
+        ...
+
+    def execute(self, sql: str, params: dict[str, Any]) -> int:
+        """Run a statement; the number of rows it changed."""
+        ...
+
+    def record_events(self, events: list[dict[str, Any]]) -> None:
+        """Insert events (validated, redacted, capped) inside this transaction."""
+        ...
+
+
+class TodoSessions(Protocol):
+    """Where todos live: transactions whose driver errors become the store's errors."""
+
+    def write(self, action: str) -> AbstractContextManager[TodoSession]: ...
+
+    def read(self, action: str) -> AbstractContextManager[TodoSession]: ...
+
+
+_COLUMNS = (
+    "id, project_id, title, status, source, session_id, detection, created_at, updated_at, "
+    "completed_at"
+)
+
+
 @dataclass
 class TodoStore:
     """The ``todos`` table; each change is recorded with its events in one transaction."""
 
-    database: Database
-    events: EventStore
+    sessions: TodoSessions
     clock: Callable[[], datetime] = utcnow
 
     def add(
@@ -128,19 +162,15 @@ class TodoStore:
             "status": check_status(status),
             "source": source,
             "session_id": session_id,
-            "detection": None,
-            "created_at": now,
-            "updated_at": now,
-            "completed_at": now if status == "completed" else None,
         }
-        with self._transaction(f"add the todo {row['title']!r}") as connection:
-            todo_id = connection.execute(todos.insert().returning(todos.c.id), row).scalar_one()
-            self._record(connection, _added_event(todo_id, row))
+        with self.sessions.write(f"add the todo {row['title']!r}") as session:
+            todo_id = self._insert(session, row, now)
+            session.record_events([_added_event(todo_id, row)])
         return self.get(todo_id)
 
     def get(self, todo_id: int | str) -> Todo:
         number = parse_ref(todo_id)
-        found = self._select(todos.c.id == number)
+        found = self._select("id = :id", {"id": number})
         if not found:
             raise NotFound(f"no todo {ID_PREFIX}{number}")
         return found[0]
@@ -154,14 +184,18 @@ class TodoStore:
         limit: int = 200,
     ) -> list[Todo]:
         """Todos, oldest first, of a project (default: every project) and statuses."""
-        conditions = []
+        conditions, params = ["1 = 1"], {}
         if project_id is not None:
-            conditions.append(todos.c.project_id == project_id)
+            conditions.append("project_id = :project_id")
+            params["project_id"] = project_id
         if statuses:
-            conditions.append(todos.c.status.in_([check_status(s) for s in statuses]))
+            names = [f"status_{index}" for index in range(len(statuses))]
+            conditions.append(f"status IN ({', '.join(':' + name for name in names)})")
+            params.update(zip(names, [check_status(s) for s in statuses], strict=True))
         if session_id is not None:
-            conditions.append(todos.c.session_id == session_id)
-        return self._select(*conditions, limit=limit)
+            conditions.append("session_id = :session_id")
+            params["session_id"] = session_id
+        return self._select(" AND ".join(conditions), params, limit=limit)
 
     def set_status(
         self,
@@ -178,30 +212,16 @@ class TodoStore:
         number = parse_ref(todo_id)
         check_status(status)
         now = self.clock()
-        with self._transaction(f"update {ID_PREFIX}{number}") as connection:
-            current = connection.execute(
-                sa.select(todos.c.status).where(todos.c.id == number)
-            ).scalar_one_or_none()
-            if current is None:
+        with self.sessions.write(f"update {ID_PREFIX}{number}") as session:
+            found = session.rows("SELECT status FROM todos WHERE id = :id", {"id": number})
+            if not found:
                 raise NotFound(f"no todo {ID_PREFIX}{number}")
+            current = found[0]["status"]
             if expected is not None and current != expected:
                 return None
-            values: dict[str, Any] = {
-                "status": status,
-                "updated_at": now,
-                "completed_at": now if status == "completed" else None,
-            }
-            if detection is not None:
-                values["detection"] = detection
-            changed = connection.execute(
-                todos.update()
-                .where(todos.c.id == number, todos.c.status == current)
-                .values(**values)
-            ).rowcount
-            if not changed:
+            if not self._update(session, number, current, status, now, detection):
                 return None
-            for event in events:
-                self._record(connection, event)
+            session.record_events(list(events))
         return self.get(number), current
 
     def move(
@@ -249,15 +269,13 @@ class TodoStore:
         added: list[int] = []
         updated: list[int] = []
         unchanged = 0
-        with self._transaction(f"sync the todos of session {session_id}") as connection:
+        with self.sessions.write(f"sync the todos of session {session_id}") as session:
             known = {
-                row.title: (row.id, row.status)
-                for row in connection.execute(
-                    sa.select(todos.c.id, todos.c.title, todos.c.status).where(
-                        todos.c.project_id == project_id,
-                        todos.c.session_id == session_id,
-                        todos.c.title.in_(list(wanted)),
-                    )
+                row["title"]: (row["id"], row["status"])
+                for row in session.rows(
+                    "SELECT id, title, status FROM todos "
+                    "WHERE project_id = :project_id AND session_id = :session_id",
+                    {"project_id": project_id, "session_id": session_id},
                 )
             }
             for title, status in wanted.items():
@@ -268,51 +286,84 @@ class TodoStore:
                         "status": status,
                         "source": "claude-code",
                         "session_id": session_id,
-                        "detection": None,
-                        "created_at": now,
-                        "updated_at": now,
-                        "completed_at": now if status == "completed" else None,
                     }
-                    todo_id = connection.execute(
-                        todos.insert().returning(todos.c.id), row
-                    ).scalar_one()
+                    todo_id = self._insert(session, row, now)
                     added.append(todo_id)
-                    self._record(connection, _added_event(todo_id, row))
+                    session.record_events([_added_event(todo_id, row)])
                 elif known[title][1] != status:
-                    todo_id = known[title][0]
-                    connection.execute(
-                        todos.update()
-                        .where(todos.c.id == todo_id)
-                        .values(
-                            status=status,
-                            updated_at=now,
-                            completed_at=now if status == "completed" else None,
-                        )
-                    )
+                    todo_id, current = known[title]
+                    self._update(session, todo_id, current, status, now, None)
                     updated.append(todo_id)
                 else:
                     unchanged += 1
         return SyncResult(added, updated, unchanged)
 
-    # -- internals ----------------------------------------------------------------------
+    # -- statements ---------------------------------------------------------------------
 
-    def _record(self, connection: sa.Connection, event: dict[str, Any]) -> None:
-        self.events.insert_rows(connection, [self.events.prepare(event)])
+    def _insert(self, session: TodoSession, row: dict[str, Any], now: datetime) -> int:
+        moment = _time(session, now)
+        found = session.rows(
+            "INSERT INTO todos (project_id, title, status, source, session_id, created_at, "
+            "updated_at, completed_at) VALUES (:project_id, :title, :status, :source, "
+            ":session_id, :now, :now, :completed_at) RETURNING id",
+            {
+                **row,
+                "now": moment,
+                "completed_at": moment if row["status"] == "completed" else None,
+            },
+        )
+        return int(found[0]["id"])
 
-    @contextmanager
-    def _transaction(self, action: str) -> Iterator[sa.Connection]:
-        """A write transaction whose driver errors name ``action``."""
-        try:
-            with self.database.begin() as connection:
-                yield connection
-        except self.database.errors as exc:
-            raise self.database.translate(exc, action) from exc
+    def _update(
+        self,
+        session: TodoSession,
+        todo_id: int,
+        current: str,
+        status: str,
+        now: datetime,
+        detection: dict[str, Any] | None,
+    ) -> bool:
+        """Set the status if it still is ``current``; whether it was."""
+        moment = _time(session, now)
+        params = {
+            "id": todo_id,
+            "current": current,
+            "status": status,
+            "now": moment,
+            "completed_at": moment if status == "completed" else None,
+        }
+        assignments = "status = :status, updated_at = :now, completed_at = :completed_at"
+        if detection is not None:
+            cast = "CAST(:detection AS JSONB)" if session.dialect == "postgresql" else ":detection"
+            assignments += f", detection = {cast}"
+            params["detection"] = json.dumps(detection, ensure_ascii=False)
+        changed = session.execute(
+            f"UPDATE todos SET {assignments} WHERE id = :id AND status = :current", params
+        )
+        return changed == 1
 
-    def _select(self, *conditions: Any, limit: int | None = None) -> list[Todo]:
-        statement = sa.select(todos).where(*conditions).order_by(todos.c.id)
+    def _select(self, where: str, params: dict[str, Any], limit: int | None = None) -> list[Todo]:
+        sql = f"SELECT {_COLUMNS} FROM todos WHERE {where} ORDER BY id"
         if limit is not None:
-            statement = statement.limit(limit)
-        return [Todo(**row) for row in self.database.fetch(statement, "read todos")]
+            sql += f" LIMIT {int(limit)}"
+        with self.sessions.read("read todos") as session:
+            return [_todo(row) for row in session.rows(sql, params)]
+
+
+def _time(session: TodoSession, moment: datetime) -> Any:
+    """A time as the dialect stores it (SQLite: naive UTC text, as SQLAlchemy writes it)."""
+    return sqlite_time(moment) if session.dialect == "sqlite" else moment
+
+
+def _todo(row: dict[str, Any]) -> Todo:
+    """A row as read by either backend (SQLite gives text times and JSON text)."""
+    values = dict(row)
+    for name in ("created_at", "updated_at", "completed_at"):
+        if isinstance(values[name], str):
+            values[name] = from_sqlite_time(values[name])
+    if isinstance(values["detection"], str):
+        values["detection"] = json.loads(values["detection"])
+    return Todo(**values)
 
 
 def _added_event(todo_id: int, row: dict[str, Any]) -> dict[str, Any]:

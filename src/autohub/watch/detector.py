@@ -161,11 +161,24 @@ def _line_of(text: str, start: int, end: int) -> str:
 
 
 def _context(text: str, start: int, end: int) -> str:
-    """The keyword's line, cut to CONTEXT_CHARS around the keyword, whitespace folded."""
+    """The keyword's line, cut to CONTEXT_CHARS around the keyword, whitespace folded.
+    A cut drops the word it falls in: half a token (``ghp_A1b``) no longer looks like
+    a secret, and redaction, which comes later, would keep it."""
     line = _line_of(text, start, end)
     offset = start - (text.rfind("\n", 0, start) + 1)
     if len(line) > CONTEXT_CHARS:
         keep_before = max(0, min(offset, CONTEXT_CHARS // 2))
         begin = offset - keep_before
-        line = line[begin : begin + CONTEXT_CHARS]
+        stop = begin + CONTEXT_CHARS
+        keyword_end = offset + (end - start)
+        if begin > 0 and not line[begin - 1].isspace():
+            space = _SPACE.search(line, begin, offset)
+            begin = space.end() if space else offset
+        if stop < len(line) and not line[stop].isspace():
+            spaces = [space.start() for space in _SPACE.finditer(line, keyword_end, stop)]
+            stop = spaces[-1] if spaces else keyword_end
+        line = line[begin:stop]
     return " ".join(line.split())
+
+
+_SPACE = re.compile(r"\s")

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from autohub.errors import NotFound
 from autohub.redact import Redactor
-from autohub.store.events import EventStore
 from autohub.store.todos import Todo, TodoStore
 from autohub.watch.detector import CONTEXT_CHARS, Detection, KeywordDetector
 
@@ -59,6 +58,18 @@ _STOP_WORDS = frozenset(
         "its",
     ]
 )
+
+
+class EventSink(Protocol):
+    """Where the tracker records its decisions: the store's ``EventStore``, or the bare
+    SQLite file of the hook's fast start (``store/sqlite_file.py``)."""
+
+    @property
+    def redactor(self) -> Redactor: ...
+
+    def add(self, event: dict[str, Any]) -> object: ...
+
+    def record(self, event_type: str, project_id: str, status: str, **fields: Any) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,7 @@ class ActionTracker:
     def __init__(
         self,
         todos: TodoStore,
-        events: EventStore,
+        events: EventSink,
         *,
         thresholds: Thresholds | None = None,
         detector: KeywordDetector | None = None,

@@ -13,13 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from autohub.errors import InvalidInput, MigrationRequired
+from autohub.store.schema_head import SCHEMA_HEAD
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
     from autohub.store.database import Database
 
-HEAD = "0006"
+HEAD = SCHEMA_HEAD
 """The newest revision; a test checks it matches the scripts."""
 
 _SCRIPTS = Path(__file__).parent

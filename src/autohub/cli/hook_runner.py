@@ -1,0 +1,132 @@
+"""``autohub hook claude-code``: one Claude Code hook call, never in the agent's way.
+
+Whatever happens, the exit code is 0 with nothing on stdout, unless the
+``watch.claude_code`` policy blocks a call: exit 2, the reason on stderr (Claude Code
+shows it to the agent). The hook's own errors go to stderr (Claude Code's debug log)
+and, as a ``no_action_taken`` event, to the store or its spool.
+
+Two routes, one decision: the fast start (``hook_fast``: the cached settings, the bare
+SQLite file, standard library only) and the normal one here (the configuration loaded
+and validated, the ``Hub``'s stores on SQLite or PostgreSQL), which also refreshes the
+cache the fast start reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from autohub.cli.hook_fast import EXIT_BLOCK, EXIT_CONTINUE, MAX_INPUT_BYTES, start_directory
+
+
+def run_claude_code_hook(
+    raw: bytes,
+    stderr: TextIO,
+    *,
+    config: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Handle the hook call in ``raw`` (the bytes on stdin) the normal way."""
+    env = dict(os.environ if environ is None else environ)
+    payload: Any = None
+    problem: str | None = None
+    if len(raw) > MAX_INPUT_BYTES:
+        problem = f"hook input over {MAX_INPUT_BYTES} bytes"
+    else:
+        try:
+            payload = json.loads(raw)
+        except ValueError as exc:
+            problem = f"hook input is not JSON: {exc}"
+    cwd = start_directory(payload, env)
+    try:
+        return _handle(payload, problem, cwd, config, stderr, env)
+    except Exception as exc:  # never break the agent: say it, spool it, let it go on
+        message = f"autohub hook: {type(exc).__name__}: {exc}"
+        print(message, file=stderr)
+        _spool_failure(cwd, message, env)
+        return EXIT_CONTINUE
+
+
+def _handle(
+    payload: Any,
+    problem: str | None,
+    cwd: Path,
+    config: Path | None,
+    stderr: TextIO,
+    env: dict[str, str],
+) -> int:
+    from autohub.hub import Hub
+    from autohub.watch.claude_code import InvalidHookInput, Policy, parse_call
+    from autohub.watch.hook import HookHandler
+
+    with Hub.from_config(config, cwd=cwd) as hub:
+        _refresh_fast_start(hub, env)
+        settings = hub.config.file.watch.claude_code
+        handler = HookHandler(
+            project_id=hub.project,
+            project_root=hub.config.root,
+            tracker=hub.tracker,
+            todos=hub.todos,
+            policy=Policy(settings.deny_commands, settings.protect_paths),
+        )
+        if problem is not None:
+            handler.invalid(problem)
+            print(f"autohub hook: {problem}", file=stderr)
+            return EXIT_CONTINUE
+        try:
+            call = parse_call(payload)
+        except InvalidHookInput as exc:
+            handler.invalid(str(exc))
+            print(f"autohub hook: {exc}", file=stderr)
+            return EXIT_CONTINUE
+        decision = handler.handle(call)
+        if decision.block_reason is not None:
+            print(decision.block_reason, file=stderr)
+            return EXIT_BLOCK
+        return EXIT_CONTINUE
+
+
+def _refresh_fast_start(hub: Any, env: dict[str, str]) -> None:
+    """Write the settings the next calls' fast start reads (when the store's schema is
+    current: the fast start never migrates nor checks more than the revision)."""
+    from autohub.cli.hook_settings import settings_of, write_settings
+    from autohub.errors import StoreError
+    from autohub.store.schema_head import SCHEMA_HEAD
+
+    settings = settings_of(hub.config, env, SCHEMA_HEAD)
+    if settings is None or hub.config.path is None:
+        return
+    try:
+        hub.require_schema()
+        write_settings(settings, hub.config.path)
+    except (StoreError, OSError):
+        pass  # no fast start until the store is ready; this call goes on the normal way
+
+
+def _spool_failure(cwd: Path, message: str, env: dict[str, str]) -> None:
+    """Keep a record of the hook's own failure in the project's spool, if it can."""
+    try:
+        from autohub.paths import STATE_DIR, find_config
+        from autohub.redact import Redactor
+        from autohub.store.event_rows import spool_event
+        from autohub.store.spool import EventSpool
+
+        found = find_config(cwd.resolve())
+        root = found.parent if found else cwd
+        spool_event(
+            EventSpool(root / STATE_DIR / "spool"),
+            {
+                "event_type": "no_action_taken",
+                "project_id": env.get("AUTOHUB_PROJECT") or "default",
+                "status": "skipped",
+                "evidence": {"tool_name": "unknown", "reason": message[:500]},
+                "detected_from": "claude-code hook",
+            },
+            Redactor(),
+        )
+    except Exception as exc:  # the last resort failed too: stderr is all there is
+        print(f"autohub hook: could not spool the failure: {exc}", file=sys.stderr)

@@ -1,0 +1,20 @@
+"""Where a project's files are: autohub.yaml (found upwards) and the state directory.
+
+Standard library only: the Claude Code hook's fast start finds the project with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CONFIG_FILE = "autohub.yaml"
+STATE_DIR = ".autohub"
+
+
+def find_config(start: Path) -> Path | None:
+    """autohub.yaml in ``start`` or its nearest parent that has one."""
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None

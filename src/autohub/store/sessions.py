@@ -1,0 +1,57 @@
+"""Plain-SQL sessions on the store's ``Database`` (SQLAlchemy, SQLite or PostgreSQL), for
+stores written as ``:name``-parameter SQL (``store/todos.py``); events recorded in a
+session go into the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from autohub.store.database import Database
+from autohub.store.events import EventStore
+
+
+class DatabaseSession:
+    """One SQLAlchemy connection (in a transaction, for writes)."""
+
+    def __init__(self, connection: sa.Connection, dialect: str, events: EventStore) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self._events = events
+
+    def rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.connection.execute(sa.text(sql), params).mappings()]
+
+    def execute(self, sql: str, params: dict[str, Any]) -> int:
+        return self.connection.execute(sa.text(sql), params).rowcount
+
+    def record_events(self, events: list[dict[str, Any]]) -> None:
+        self._events.insert_rows(self.connection, [self._events.prepare(e) for e in events])
+
+
+class DatabaseSessions:
+    """Sessions on ``database``, whose driver errors become the store's, naming the
+    action."""
+
+    def __init__(self, database: Database, events: EventStore) -> None:
+        self.database = database
+        self.events = events
+
+    @contextmanager
+    def write(self, action: str) -> Iterator[DatabaseSession]:
+        try:
+            with self.database.begin() as connection:
+                yield DatabaseSession(connection, self.database.dialect, self.events)
+        except self.database.errors as exc:
+            raise self.database.translate(exc, action) from exc
+
+    @contextmanager
+    def read(self, action: str) -> Iterator[DatabaseSession]:
+        try:
+            with self.database.connect() as connection:
+                yield DatabaseSession(connection, self.database.dialect, self.events)
+        except self.database.errors as exc:
+            raise self.database.translate(exc, action) from exc
