@@ -49,7 +49,8 @@ test: venv services lint
 
 bench: venv services
 	. ./$(SERVICES_ENV) && $(BIN)/python benchmarks/events.py && $(BIN)/python benchmarks/startup.py \
-	  && $(BIN)/python benchmarks/engine.py && $(BIN)/python benchmarks/api.py
+	  && $(BIN)/python benchmarks/engine.py && $(BIN)/python benchmarks/api.py \
+	  && $(BIN)/python benchmarks/hook.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

@@ -18,7 +18,6 @@ Standard library only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -52,7 +51,9 @@ class HookSettings:
 
 
 def fingerprint(config_path: Path, environ: Mapping[str, str]) -> str | None:
-    """What the cached settings depend on, hashed; None if autohub.yaml is gone."""
+    """What the cached settings depend on, as one string; None if autohub.yaml is gone.
+    (Not hashed: hashlib's import alone costs the hook milliseconds, and it holds no
+    secret, since a store URL with a password is never cached.)"""
     from autohub import __version__
 
     try:
@@ -67,7 +68,7 @@ def fingerprint(config_path: Path, environ: Mapping[str, str]) -> str | None:
         str(found.st_mtime_ns),
         *(f"{name}={environ.get(name, '')}" for name in OVERRIDES),
     ]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return "\n".join(parts)
 
 
 def cache_path(config_path: Path) -> Path:
