@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from autohub.errors import ConfigError, Problem, SecretsError
+from autohub.paths import STATE_DIR, find_config
 from autohub.redact import Redactor, is_secret_key, looks_secret
 from autohub.secret_values import REFERENCE, Secrets, references
 from autohub.units import Bytes
@@ -33,8 +34,6 @@ from autohub.yamlfile import (
     validation_problems,
 )
 
-CONFIG_FILE = "autohub.yaml"
-STATE_DIR = ".autohub"
 DEFAULT_DATABASE_URL = "sqlite:///.autohub/autohub.db"
 
 
@@ -127,16 +126,41 @@ class GateIntegrationCheck(GateCommandCheck):
     timeout_seconds: float = Field(default=120, gt=0)
 
 
+class GatePattern(BaseModel):
+    """One more secret pattern of ``gate.security``: a regular expression searched line by
+    line, reported as ``name`` (a list entry, not a mapping key: a secret-named key such
+    as ``db_password`` would be refused as a literal secret)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    regex: str = Field(min_length=1)
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, regex: str) -> str:
+        import re
+
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise ValueError(f"{regex!r} is not a regular expression: {exc}") from exc
+        return regex
+
+
 class GateSecurityCheck(BaseModel):
-    """``gate.security``: a secret scan of the tree (detect-secrets and ``patterns``)."""
+    """``gate.security``: a secret scan of the tree (detect-secrets, the built-in
+    ``password=``, ``api_key=`` and ``secret=`` patterns, and ``patterns``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    patterns: dict[str, str] = Field(default_factory=dict)
-    """More secret patterns, by name: regular expressions searched line by line."""
+    patterns: list[GatePattern] = Field(default_factory=list)
+    """More secret patterns."""
     exclude: list[str] = Field(default_factory=list)
-    """Globs of paths not scanned (besides what .gitignore ignores)."""
+    """Gitignore-style patterns of paths not scanned (besides what .gitignore ignores)."""
+    max_file_bytes: Bytes = Field(default=2 * 1024 * 1024, ge=1024)
+    """Larger files are not scanned (they are counted in the evidence)."""
 
 
 class GateDocumentationCheck(BaseModel):
@@ -210,8 +234,7 @@ class WatchConfig(BaseModel):
     def _ordered(self) -> WatchConfig:
         if self.review_at > self.complete_at:
             raise ValueError(
-                f"review_at ({self.review_at}) must not be above complete_at "
-                f"({self.complete_at})"
+                f"review_at ({self.review_at}) must not be above complete_at ({self.complete_at})"
             )
         return self
 
@@ -281,15 +304,6 @@ class Config:
 
     def redactor(self) -> Redactor:
         return self.secrets.redactor(self.referenced_secrets)
-
-
-def find_config(start: Path) -> Path | None:
-    """autohub.yaml in ``start`` or its nearest parent that has one."""
-    for directory in (start, *start.parents):
-        candidate = directory / CONFIG_FILE
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def load_config(

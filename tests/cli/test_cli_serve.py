@@ -155,6 +155,13 @@ ROLE_MATRIX = [
     ("POST", "/v1/tokens", "admin"),
     ("POST", "/v1/runs/{run}/cancel", "operator"),
     ("DELETE", "/v1/tokens/{spare}", "admin"),
+    ("GET", "/v1/gate/checks", "viewer"),
+    ("POST", "/v1/gate/check", "operator"),
+    ("GET", "/v1/todos", "viewer"),
+    ("GET", "/v1/todos/{todo}", "viewer"),
+    ("POST", "/v1/todos", "operator"),
+    ("POST", "/v1/todos/{todo}/start", "operator"),
+    ("POST", "/v1/todos/observe", "operator"),
 ]
 ROLES = ("viewer", "operator", "admin")
 
@@ -167,7 +174,11 @@ def test_every_role_may_do_what_its_role_allows_and_no_more(cli, project):
     cli("run", "hello", "-p", "who=matrix", check=0)
     run = json.loads(cli("runs", "--json", check=0).stdout)[0]["id"]
     spare = json.loads(cli("token", "create", "--role", "viewer", "--json", check=0).stdout)
+    todo = json.loads(cli("todo", "add", "matrix", "--json", check=0).stdout)
     bodies = {
+        "/v1/gate/check": {"checks": ["documentation"]},
+        "/v1/todos": {"title": "matrix"},
+        "/v1/todos/observe": {"tool_name": "Bash", "text": "ls"},
         "/v1/runs": {"automation": "hello", "params": {"who": "matrix"}},
         "/v1/tokens": {"role": "viewer", "projects": ["proj"]},
         "/v1/automations/validate": {"definition": {"name": "x", "steps": [{"id": "a"}]}},
@@ -191,7 +202,7 @@ def test_every_role_may_do_what_its_role_allows_and_no_more(cli, project):
     outcomes = {}
     with serving(cli) as client:
         for method, path, least in ROLE_MATRIX:
-            url = path.format(event=event["id"], run=run, spare=spare["id"])
+            url = path.format(event=event["id"], run=run, spare=spare["id"], todo=todo["ref"])
             for role in ROLES:
                 answer = call(
                     client, method, url, headers=bearer(secrets[role]), json=bodies.get(path)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from autohub import __version__
-from autohub.cli import db, definitions, events, hook, init, runs, serve, todo, tokens
+from autohub.cli import check, db, definitions, events, hook, init, runs, serve, todo, tokens
 from autohub.cli.output import print_error
 from autohub.errors import AutohubError, InvalidInput, MigrationRequired, ProblemsError
 
@@ -60,6 +60,7 @@ app.command("run-show")(runs.run_show_command)
 app.command("cancel")(runs.cancel_command)
 app.command("resume")(runs.resume_command)
 app.command("serve")(serve.serve_command)
+app.command("check")(check.check_command)
 app.add_typer(events.app, name="events")
 app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="token")

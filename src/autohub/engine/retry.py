@@ -15,10 +15,15 @@ class Failure:
     error_types: tuple[str, ...] = ()
     exit_code: int | None = None
     http_status: int | None = None
+    final: bool = False
+    """A decision that another attempt cannot change: never retried."""
 
 
 def is_retryable(policy: RetryPolicy, failure: Failure) -> bool:
-    """Whether ``failure`` matches ``retry_on`` (empty lists: every failure does)."""
+    """Whether ``failure`` matches ``retry_on`` (empty lists: every failure does, but a
+    final one)."""
+    if failure.final:
+        return False
     on = policy.retry_on
     if not (on.exceptions or on.exit_codes or on.http_statuses):
         return True

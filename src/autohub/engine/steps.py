@@ -109,7 +109,7 @@ class StepRunner:
         if result.ok:
             outcome.state, outcome.output = "succeeded", result.output
             return outcome
-        failure = Failure(result.error_types, result.exit_code, result.http_status)
+        failure = Failure(result.error_types, result.exit_code, result.http_status, result.final)
         if should_retry(policies.retry, plan.attempt, failure):
             assert policies.retry is not None
             delay = next_delay(policies.retry, plan.attempt)

@@ -156,8 +156,8 @@ class GateAction(Strict):
     path: str = "."
     """The tree to check, relative to the project root."""
     fail_on: Literal["no-go", "warning"] = "no-go"
-    checks: list[GateCheckName] | None = None
-    """Only these checks (default: all six)."""
+    checks: list[GateCheckName] | None = Field(default=None, min_length=1)
+    """Only these checks (default: all six; the others are reported as skipped)."""
 
     @model_validator(mode="before")
     @classmethod

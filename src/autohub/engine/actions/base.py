@@ -85,6 +85,9 @@ class ActionResult:
     exit_code: int | None = None
     http_status: int | None = None
     timed_out: bool = False
+    final: bool = False
+    """A decision, not a fault (a NO-GO gate): retrying cannot change it, so no retry
+    policy retries it (a fallback still runs)."""
     duration_seconds: float = 0.0
 
 
