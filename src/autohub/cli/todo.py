@@ -144,4 +144,4 @@ def _show(todo: Todo, as_json: bool, what: str) -> None:
     if as_json:
         print_json(todo.to_dict())
     else:
-        stdout.print(f"{todo.ref} {what}: {escape(todo.title)} [{todo.status}]")
+        stdout.print(f"{todo.ref} {what}: {escape(todo.title)} {escape(f'[{todo.status}]')}")

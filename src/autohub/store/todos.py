@@ -29,6 +29,8 @@ TODO_STATUSES: tuple[str, ...] = get_args(TodoStatus)
 OPEN_STATUSES = ("pending", "in_progress", "pending_review")
 TITLE_MAX_CHARS = 500
 ID_PREFIX = "todo-"
+MAX_ID = 2**63 - 1
+"""The largest id a (64-bit) id column holds."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def parse_ref(text: str | int) -> int:
     if isinstance(text, int):
         return text
     digits = text.strip().lower().removeprefix(ID_PREFIX)
-    if not digits.isdigit():
+    # ASCII digits only ("²".isdigit() is true), and no more than an id column holds.
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19 or int(digits) > MAX_ID:
         raise InvalidInput(f"{text!r} is not a todo id (give 12 or todo-12)")
     return int(digits)
 

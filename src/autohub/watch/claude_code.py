@@ -11,6 +11,7 @@ reference's abbreviated example, ``{filePath, success}``: both are accepted.
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Any
 
 HOOK_EVENTS = ("PreToolUse", "PostToolUse", "PostToolUseFailure", "Stop")
 WATCHED_TOOLS = ("Bash", "Write", "Edit", "TodoWrite")
+SESSION_ID_MAX_CHARS = 64
+"""A session id is the events' correlation id, which holds 64 characters."""
 TODO_STATUSES = {"pending": "pending", "in_progress": "in_progress", "completed": "completed"}
 
 
@@ -70,7 +73,7 @@ def parse_call(payload: Any) -> HookCall:
     response = payload.get("tool_response")
     return HookCall(
         event=event,
-        session_id=_text(payload.get("session_id"), 128),
+        session_id=_text(payload.get("session_id"), SESSION_ID_MAX_CHARS),
         cwd=_text(payload.get("cwd")),
         tool_name=tool_name,
         tool_input=tool_input if isinstance(tool_input, dict) else {},
@@ -171,8 +174,10 @@ def _written_path(call: HookCall) -> str | None:
 
 
 def _relative(path: str, root: Path) -> str | None:
+    """``path`` relative to ``root``, ``..`` resolved first (``src/../.env`` is ``.env``)."""
     try:
-        return PurePosixPath(path).relative_to(root.as_posix()).as_posix()
+        normal = PurePosixPath(posixpath.normpath(path))
+        return normal.relative_to(posixpath.normpath(root.as_posix())).as_posix()
     except ValueError:
         return None  # outside the project: not ours to protect
 

@@ -28,7 +28,7 @@ EVENT_STATUS = {COMPLETED: "success", PENDING_REVIEW: "pending_review", NO_ACTIO
 MIN_OVERLAP = 0.5
 """The share of a title's words the output must contain to name that todo."""
 
-_TODO_REF = re.compile(r"\btodo[-_ #:]?(\d{1,12})\b", re.IGNORECASE)
+_TODO_REF = re.compile(r"\btodo(?:[-_:]|\s*#)(\d{1,12})\b", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]{3,}")
 _STOP_WORDS = frozenset(
     [
