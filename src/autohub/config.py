@@ -93,6 +93,17 @@ class ServerConfig(BaseModel):
     policy (skip, or run once for all the missed ticks)."""
 
 
+def check_regex(pattern: str) -> str:
+    """``pattern`` if it compiles; ValueError (a validation error) saying why not."""
+    import re
+
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
+    return pattern
+
+
 class GateCommandCheck(BaseModel):
     """A gate check that runs a command (an argv list; ``{python}`` is this interpreter,
     ``{junit}`` a JUnit XML path the gate reads the counts from)."""
@@ -139,13 +150,7 @@ class GatePattern(BaseModel):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, regex: str) -> str:
-        import re
-
-        try:
-            re.compile(regex)
-        except re.error as exc:
-            raise ValueError(f"{regex!r} is not a regular expression: {exc}") from exc
-        return regex
+        return check_regex(regex)
 
 
 class GateSecurityCheck(BaseModel):
@@ -209,14 +214,7 @@ class ClaudeCodeConfig(BaseModel):
     @field_validator("deny_commands")
     @classmethod
     def _regexes(cls, patterns: list[str]) -> list[str]:
-        import re
-
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
-        return patterns
+        return [check_regex(pattern) for pattern in patterns]
 
 
 class WatchConfig(BaseModel):
