@@ -28,6 +28,9 @@ from autohub.watch.claude_code import (
 from autohub.watch.tracker import ActionTracker, Observation
 
 DETECTED_FROM = "claude-code hook"
+BLOCKED_INPUT_FIELDS = ("command", "description", "file_path")
+"""What a blocked call's event keeps of its input: what it would have run or touched, not
+the content it would have written (likely secrets, for a protected path such as .env)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,11 @@ class HookHandler:
             evidence={
                 "tool_name": call.tool_name,
                 "reason": reason,
-                "tool_input": dict(call.tool_input),
+                "tool_input": {
+                    key: value
+                    for key, value in call.tool_input.items()
+                    if key in BLOCKED_INPUT_FIELDS
+                },
             },
             metadata=call.metadata(),
             detected_from=DETECTED_FROM,
