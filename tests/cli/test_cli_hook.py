@@ -453,11 +453,6 @@ def test_while_the_database_is_down_the_hook_goes_on_and_spools_its_events(
     assert todo_rows(read_db, project)["Run the test suite"]["status"] == "in_progress"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the hook's own failure is spooled as project 'default' (hook_runner."
-    "_spool_failure reads only AUTOHUB_PROJECT), not the project of autohub.yaml",
-)
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_failure_spooled_while_the_database_is_down_names_the_project(
     cli: Cli, project: Project, unreachable: str

@@ -18,9 +18,12 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from autohub.cli.hook_fast import EXIT_BLOCK, EXIT_CONTINUE, MAX_INPUT_BYTES, start_directory
+
+if TYPE_CHECKING:
+    from autohub.hub import Hub
 
 
 def run_claude_code_hook(
@@ -42,55 +45,56 @@ def run_claude_code_hook(
         except ValueError as exc:
             problem = f"hook input is not JSON: {exc}"
     cwd = start_directory(payload, env)
+    from autohub.hub import Hub
+
     try:
-        return _handle(payload, problem, cwd, config, stderr, env)
-    except Exception as exc:  # never break the agent: say it, spool it, let it go on
-        message = f"autohub hook: {type(exc).__name__}: {exc}"
-        print(message, file=stderr)
-        _spool_failure(cwd, message, env)
+        hub = Hub.from_config(config, cwd=cwd)
+    except Exception as exc:  # no project to record in: the nearest spool, as "default"
+        message = _say(exc, stderr)
+        _spool_failure(_default_spool(cwd), env.get("AUTOHUB_PROJECT") or "default", message)
         return EXIT_CONTINUE
+    with hub:
+        try:
+            return _handle(hub, payload, problem, stderr, env)
+        except Exception as exc:  # never break the agent: say it, record it, let it go on
+            message = _say(exc, stderr)
+            _record_failure(hub, message)
+            return EXIT_CONTINUE
 
 
 def _handle(
-    payload: Any,
-    problem: str | None,
-    cwd: Path,
-    config: Path | None,
-    stderr: TextIO,
-    env: dict[str, str],
+    hub: Hub, payload: Any, problem: str | None, stderr: TextIO, env: dict[str, str]
 ) -> int:
-    from autohub.hub import Hub
     from autohub.watch.claude_code import InvalidHookInput, Policy, parse_call
     from autohub.watch.hook import HookHandler
 
-    with Hub.from_config(config, cwd=cwd) as hub:
-        _refresh_fast_start(hub, env)
-        settings = hub.config.file.watch.claude_code
-        handler = HookHandler(
-            project_id=hub.project,
-            project_root=hub.config.root,
-            tracker=hub.tracker,
-            todos=hub.todos,
-            policy=Policy(settings.deny_commands, settings.protect_paths),
-        )
-        if problem is not None:
-            handler.invalid(problem)
-            print(f"autohub hook: {problem}", file=stderr)
-            return EXIT_CONTINUE
-        try:
-            call = parse_call(payload)
-        except InvalidHookInput as exc:
-            handler.invalid(str(exc))
-            print(f"autohub hook: {exc}", file=stderr)
-            return EXIT_CONTINUE
-        decision = handler.handle(call)
-        if decision.block_reason is not None:
-            print(decision.block_reason, file=stderr)
-            return EXIT_BLOCK
+    _refresh_fast_start(hub, env)
+    settings = hub.config.file.watch.claude_code
+    handler = HookHandler(
+        project_id=hub.project,
+        project_root=hub.config.root,
+        tracker=hub.tracker,
+        todos=hub.todos,
+        policy=Policy(settings.deny_commands, settings.protect_paths),
+    )
+    if problem is not None:
+        handler.invalid(problem)
+        print(f"autohub hook: {problem}", file=stderr)
         return EXIT_CONTINUE
+    try:
+        call = parse_call(payload)
+    except InvalidHookInput as exc:
+        handler.invalid(str(exc))
+        print(f"autohub hook: {exc}", file=stderr)
+        return EXIT_CONTINUE
+    decision = handler.handle(call)
+    if decision.block_reason is not None:
+        print(decision.block_reason, file=stderr)
+        return EXIT_BLOCK
+    return EXIT_CONTINUE
 
 
-def _refresh_fast_start(hub: Any, env: dict[str, str]) -> None:
+def _refresh_fast_start(hub: Hub, env: dict[str, str]) -> None:
     """Write the settings the next calls' fast start reads (when the store's schema is
     current: the fast start never migrates nor checks more than the revision)."""
     from autohub.cli.hook_settings import settings_of, write_settings
@@ -107,26 +111,45 @@ def _refresh_fast_start(hub: Any, env: dict[str, str]) -> None:
         pass  # no fast start until the store is ready; this call goes on the normal way
 
 
-def _spool_failure(cwd: Path, message: str, env: dict[str, str]) -> None:
-    """Keep a record of the hook's own failure in the project's spool, if it can."""
+def _say(exc: Exception, stderr: TextIO) -> str:
+    message = f"autohub hook: {type(exc).__name__}: {exc}"
+    print(message, file=stderr)
+    return message
+
+
+def _failure_event(project_id: str, message: str) -> dict[str, Any]:
+    return {
+        "event_type": "no_action_taken",
+        "project_id": project_id,
+        "status": "skipped",
+        "evidence": {"tool_name": "unknown", "reason": message[:500]},
+        "detected_from": "claude-code hook",
+    }
+
+
+def _record_failure(hub: Hub, message: str) -> None:
+    """The hook's own failure as an event of the project (spooled while the database is
+    down); straight into the project's spool if even that fails."""
     try:
-        from autohub.paths import STATE_DIR, find_config
+        hub.events.add(_failure_event(hub.project, message))
+    except Exception:
+        _spool_failure(hub.config.spool_dir, hub.project, message)
+
+
+def _default_spool(cwd: Path) -> Path:
+    from autohub.paths import STATE_DIR, find_config
+
+    found = find_config(cwd.resolve())
+    return (found.parent if found else cwd) / STATE_DIR / "spool"
+
+
+def _spool_failure(spool_dir: Path, project_id: str, message: str) -> None:
+    """Keep a record of the hook's own failure in a spool, if it can."""
+    try:
         from autohub.redact import Redactor
         from autohub.store.event_rows import spool_event
         from autohub.store.spool import EventSpool
 
-        found = find_config(cwd.resolve())
-        root = found.parent if found else cwd
-        spool_event(
-            EventSpool(root / STATE_DIR / "spool"),
-            {
-                "event_type": "no_action_taken",
-                "project_id": env.get("AUTOHUB_PROJECT") or "default",
-                "status": "skipped",
-                "evidence": {"tool_name": "unknown", "reason": message[:500]},
-                "detected_from": "claude-code hook",
-            },
-            Redactor(),
-        )
+        spool_event(EventSpool(spool_dir), _failure_event(project_id, message), Redactor())
     except Exception as exc:  # the last resort failed too: stderr is all there is
         print(f"autohub hook: could not spool the failure: {exc}", file=sys.stderr)

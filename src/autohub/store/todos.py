@@ -260,8 +260,10 @@ class TodoStore:
         return changed[0]
 
     def sync(self, project_id: str, session_id: str, items: Sequence[SyncItem]) -> SyncResult:
-        """Bring an agent's todo list into the store: new titles are added, known ones take
-        the agent's status (in one transaction). Titles the list no longer has are kept."""
+        """Bring an agent's todo list into the store, in one transaction: new titles are
+        added (``todo.added``), known ones move forward to the agent's status
+        (``todo.synced``), never back (a completion, by output or by hand, stands against
+        an agent's stale list). Titles the list no longer has are kept."""
         wanted: dict[str, str] = {}
         for index, item in enumerate(items):
             try:
@@ -293,10 +295,13 @@ class TodoStore:
                     todo_id = self._insert(session, row, now)
                     added.append(todo_id)
                     session.record_events([_added_event(todo_id, row)])
-                elif known[title][1] != status:
+                elif _rank(status) > _rank(known[title][1]):
                     todo_id, current = known[title]
                     self._update(session, todo_id, current, status, now, None)
                     updated.append(todo_id)
+                    session.record_events(
+                        [_synced_event(todo_id, project_id, session_id, current, status)]
+                    )
                 else:
                     unchanged += 1
         return SyncResult(added, updated, unchanged)
@@ -367,6 +372,24 @@ def _todo(row: dict[str, Any]) -> Todo:
     if isinstance(values["detection"], str):
         values["detection"] = json.loads(values["detection"])
     return Todo(**values)
+
+
+def _rank(status: str) -> int:
+    """How far along ``status`` is: pending, in_progress, pending_review, completed."""
+    return TODO_STATUSES.index(status)
+
+
+def _synced_event(
+    todo_id: int, project_id: str, session_id: str, old_status: str, new_status: str
+) -> dict[str, Any]:
+    return {
+        "event_type": "todo.synced",
+        "project_id": project_id,
+        "status": "success",
+        "evidence": {"todo_id": todo_id, "old_status": old_status, "new_status": new_status},
+        "correlation_id": session_id,
+        "detected_from": "claude-code",
+    }
 
 
 def _added_event(todo_id: int, row: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,11 @@ words, case-insensitively ("passed" does not match inside "bypassed"). Then:
   names something concrete, a number or a commit hash ("3 passed", "[main 1a2b3c4]");
 * the result is clamped to 0..100.
 
-The most confident match wins; ties go to the earliest category in :data:`CATEGORIES`.
+A keyword counted as zero ("0 passed", "no tests passed", "0 files changed") is no
+success either. The most confident match wins; ties go to the earliest category in
+:data:`CATEGORIES`. Output longer than :data:`MAX_SCAN_CHARS` is read at its head and
+its tail (where tools print their summaries), so a huge log costs milliseconds, not
+seconds.
 This module is standard library only: the Claude Code hook imports it on every call.
 """
 
@@ -22,6 +26,8 @@ from dataclasses import dataclass
 FAILURE_PENALTY = 30
 CLEAR_CONTEXT_BONUS = 5
 CONTEXT_CHARS = 200
+MAX_SCAN_CHARS = 256 * 1024
+HEAD_CHARS = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,7 @@ _ZERO_FAILURES = re.compile(
     rf"|\b(?:{_words(FAILURE_INDICATORS)})\s*[:=]\s*0\b",
     re.IGNORECASE,
 )
+_ZERO_BEFORE = re.compile(r"\b(?:0|no|zero)\s+\Z", re.IGNORECASE)
 _CONCRETE = re.compile(r"\d|\b[0-9a-f]{7,40}\b", re.IGNORECASE)
 
 
@@ -130,10 +137,12 @@ class KeywordDetector:
         """The best detection in ``text``, or None when no keyword matches."""
         if not isinstance(text, str) or not text:
             return None
+        if len(text) > MAX_SCAN_CHARS:
+            text = f"{text[:HEAD_CHARS]}\n{text[HEAD_CHARS - MAX_SCAN_CHARS :]}"
         failure = has_failure(text)
         best: Detection | None = None
         for category in CATEGORIES:
-            match = _KEYWORDS[category.name].search(text)
+            match = _first_counted(_KEYWORDS[category.name], text)
             if match is None:
                 continue
             line = _line_of(text, match.start(), match.end())
@@ -152,6 +161,14 @@ class KeywordDetector:
                     failure_indicator=failure,
                 )
         return best
+
+
+def _first_counted(keyword: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match of ``keyword`` not counted as zero ("0 passed")."""
+    for match in keyword.finditer(text):
+        if _ZERO_BEFORE.search(text, max(0, match.start() - 16), match.start()) is None:
+            return match
+    return None
 
 
 def _line_of(text: str, start: int, end: int) -> str:
