@@ -2,7 +2,7 @@
 """Hook benchmark: one ``autohub hook claude-code`` call, Python start and the database
 write included, next to the floor of any Python hook.
 
-Every row is a fresh process fed a payload from ../shared/claude-hooks on stdin (the wall
+Every row is a fresh process fed a payload from tests/fixtures/claude-hooks on stdin (the wall
 time of ``subprocess.run``), ``--warmup`` times first and then ``--runs`` times, in a
 scratch project made with ``autohub init`` and ``autohub db upgrade``. Rows:
 
@@ -44,7 +44,7 @@ from pathlib import Path
 
 TARGET_MS = 80.0
 PYTHON = sys.executable
-PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "claude-hooks"
+PAYLOADS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "claude-hooks"
 AUTOHUB = [PYTHON, "-m", "autohub"]
 MINIMAL_HOOK = """
 import json, sqlite3, sys

@@ -1,5 +1,6 @@
-"""``autohub hook claude-code`` fed the hook JSON of the contract (../shared/claude-hooks)
-as Claude Code runs it, and ``autohub hook install claude-code``.
+"""``autohub hook claude-code`` fed the hook JSON of the contract (tests/fixtures/
+claude-hooks, a copy of ../shared/claude-hooks) as Claude Code runs it, and
+``autohub hook install claude-code``.
 
 The hook always exits 0 with nothing on stdout, except when the policy blocks a call
 (exit 2, the reason on stderr). On SQLite, the first call takes the normal route and
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 ReadDb = Callable[..., list[dict[str, Any]]]
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "claude-hooks"
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "claude-hooks"
 SESSION = "abc123"  # the session_id of the contract's payloads
 EXPECTED: dict[str, tuple[str, ...]] = {
     # file: () for no event, else (event type, todo title or reason)

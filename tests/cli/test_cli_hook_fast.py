@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "claude-hooks"
+PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "claude-hooks"
 HEAVY = ("sqlalchemy", "pydantic", "typer", "yaml")
 
 

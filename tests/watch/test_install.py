@@ -13,7 +13,8 @@ import pytest
 from autohub.errors import InvalidInput
 from autohub.watch.install import InstallResult, install_hooks
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "claude-hooks" / "settings.example.json"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "claude-hooks"
+EXAMPLE = FIXTURES / "settings.example.json"
 MARKER = "hook claude-code"
 COMMAND = "/opt/autohub/bin/autohub hook claude-code"
 REGISTRATIONS: dict[str, str | None] = {
