@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from autohub.config import Config, load_config
 
 if TYPE_CHECKING:
+    from autohub.engine.actions.base import ActionRequest, ActionResult
     from autohub.engine.executor import ActionHandler
     from autohub.engine.runner import ProgressCallback, Runner
     from autohub.registry.loader import Definition, Registry
@@ -274,11 +275,25 @@ class Hub:
         return Automation.model_validate(stored.content)
 
     def action_plugins(self) -> dict[str, ActionHandler]:
-        """The step kinds the components add to the engine's: ``gate`` and ``watch``."""
-        from autohub.gate.step import gate_step
-        from autohub.watch.step import watch_step
+        """The step kinds the components add to the engine's: ``gate`` and ``watch``.
+        Each component is imported by its first step, not by every run."""
+        return {
+            "gate": self._plugin("autohub.gate.step", "gate_step"),
+            "watch": self._plugin("autohub.watch.step", "watch_step"),
+        }
 
-        return {"gate": gate_step(self), "watch": watch_step(self)}
+    def _plugin(self, module: str, factory: str) -> ActionHandler:
+        """A handler that builds ``module.factory(self)`` when it first runs."""
+        built: list[ActionHandler] = []
+
+        async def run(request: ActionRequest) -> ActionResult:
+            if not built:
+                import importlib
+
+                built.append(getattr(importlib.import_module(module), factory)(self))
+            return await built[0](request)
+
+        return run
 
     def runner(self, *, on_progress: ProgressCallback | None = None) -> Runner:
         from autohub.engine.executor import LocalExecutor
