@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Throw-away PostgreSQL and Redis servers for the test suite, bound to 127.0.0.1.
+"""Throw-away PostgreSQL, Redis and n8n servers for the test suite, bound to 127.0.0.1.
 
 Standard library only: this file runs under the system ``python3`` as a CLI and is
 imported by the tests (``from services import PgCluster``).
 
     eval "$(python3 tests/services.py up)"   # install, init, start; print exports
-    python3 tests/services.py down           # stop both servers
+    python3 tests/services.py down           # stop the servers
+
+n8n is in ``n8n_service.py``.
 
 When run as root, every PostgreSQL server binary runs as the ``postgres`` user
 (``initdb`` and ``pg_ctl`` refuse to run as root), so a data directory's parent
@@ -33,6 +35,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import n8n_service  # beside this file, standard library only
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
@@ -675,12 +680,17 @@ def cmd_up(state_dir: Path) -> None:
         redis = RedisServer(dir=state_dir / "redis", port=redis_port)
         redis.up()
         promtool = ensure_promtool(state_dir)
+        try:
+            n8n_exports = n8n_service.up(state_dir)
+        except (n8n_service.N8nError, subprocess.TimeoutExpired) as exc:
+            raise ServiceError(str(exc)) from exc
     log(f"PostgreSQL {HOST}:{pg_port} ({cluster.datadir}), Redis {HOST}:{redis_port}: ready")
     exports = {
         "AUTOHUB_TEST_POSTGRES_URL": cluster.url(),
         "AUTOHUB_TEST_PG_BINDIR": str(bindir),
         "AUTOHUB_TEST_REDIS_URL": redis.url(),
         "AUTOHUB_TEST_PROMTOOL": str(promtool),
+        **n8n_exports,
     }
     for name, value in exports.items():
         print(f"export {name}={shlex.quote(value)}")
@@ -697,6 +707,8 @@ def cmd_down(state_dir: Path) -> None:
         for datadir in (state_dir / "pg", _fallback_datadir(state_dir)):
             PgCluster(datadir=datadir, port=pg_port).stop()
         RedisServer(dir=state_dir / "redis", port=redis_port).stop()
+        with contextlib.suppress(n8n_service.N8nError):
+            n8n_service.down(state_dir)
     log("stopped")
 
 

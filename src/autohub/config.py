@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -237,6 +237,51 @@ class WatchConfig(BaseModel):
         return self
 
 
+class N8nWorkflowConfig(BaseModel):
+    """One workflow under ``n8n.workflows``: its production webhook and its fallback chain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1)
+    """The webhook path (``/webhook/<path>``)."""
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    response_mode: Literal["last_node", "immediately", "response_node"] = "last_node"
+    auth_header: str | None = None
+    auth_token: str | None = None
+    """The header's value: a ``${NAME}`` reference to a secret."""
+    fallback: list[dict[str, Any]] = Field(default_factory=list)
+    """Tiers tried in order when the workflow fails, each an action (``celery``, ``http``,
+    ``shell``...) with its own ``timeout``: validated like a step's fallback policy."""
+
+
+class N8nConfig(BaseModel):
+    """The ``n8n:`` section: the n8n instance autohub calls and watches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(default="http://127.0.0.1:5678", pattern=r"^https?://")
+    api_key: str | None = None
+    """The public-API key (a ``${NAME}`` reference), for the executions watcher."""
+    slow_call_seconds: float = Field(default=30, gt=0)
+    """A call slower than this is an ``execution_timeout`` failure."""
+    breaker: dict[str, Any] = Field(
+        default_factory=lambda: {"failure_threshold": 3, "reset_timeout": "30s"}
+    )
+    """The breaker shared by every call to this instance (as ``breakers:`` entries)."""
+    watch_interval_seconds: float = Field(default=15, gt=0)
+    workflows: dict[str, N8nWorkflowConfig] = Field(default_factory=dict)
+
+
+class CeleryConfig(BaseModel):
+    """The ``celery:`` section: where ``celery`` steps send their tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str | None = None
+    """Where results are read (default: the broker)."""
+
+
 class ConfigFile(BaseModel):
     """The keys autohub.yaml may hold. Definition sections are validated by the registry."""
 
@@ -251,6 +296,8 @@ class ConfigFile(BaseModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)
+    n8n: N8nConfig = Field(default_factory=N8nConfig)
+    celery: CeleryConfig = Field(default_factory=CeleryConfig)
     defaults: dict[str, Any] = Field(default_factory=dict)
     breakers: dict[str, Any] = Field(default_factory=dict)
     automations: dict[str, Any] = Field(default_factory=dict)

@@ -275,11 +275,14 @@ class Hub:
         return Automation.model_validate(stored.content)
 
     def action_plugins(self) -> dict[str, ActionHandler]:
-        """The step kinds the components add to the engine's: ``gate`` and ``watch``.
+        """The step kinds the components add to the engine's: ``gate``, ``watch``, ``n8n``
+        and ``celery``.
         Each component is imported by its first step, not by every run."""
         return {
             "gate": self._plugin("autohub.gate.step", "gate_step"),
             "watch": self._plugin("autohub.watch.step", "watch_step"),
+            "n8n": self._plugin("autohub.n8n.step", "n8n_step"),
+            "celery": self._plugin("autohub.broker.step", "celery_step"),
         }
 
     def _plugin(self, module: str, factory: str) -> ActionHandler:
