@@ -1,5 +1,5 @@
 # autohub: `make demo` runs the main job on the embedded default (SQLite, local);
-# `make test` sets up everything the tests need (venv, PostgreSQL, Redis) and runs them.
+# `make test` sets up everything the tests need (venv, PostgreSQL, Redis, n8n) and runs them.
 
 PYTHON ?= python3
 VENV   := .venv
