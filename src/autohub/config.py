@@ -244,6 +244,8 @@ class N8nWorkflowConfig(BaseModel):
 
     path: str = Field(min_length=1)
     """The webhook path (``/webhook/<path>``)."""
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    """Another instance than ``n8n.base_url``."""
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     response_mode: Literal["last_node", "immediately", "response_node"] = "last_node"
     auth_header: str | None = None
@@ -251,7 +253,14 @@ class N8nWorkflowConfig(BaseModel):
     """The header's value: a ``${NAME}`` reference to a secret."""
     fallback: list[dict[str, Any]] = Field(default_factory=list)
     """Tiers tried in order when the workflow fails, each an action (``celery``, ``http``,
-    ``shell``...) with its own ``timeout``: validated like a step's fallback policy."""
+    ``shell``...) with its own ``timeout`` (default by position: 1 s, 5 s, 30 s):
+    validated like a step's fallback policy by the registry loader."""
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> N8nWorkflowConfig:
+        if (self.auth_header is None) != (self.auth_token is None):
+            raise ValueError("auth_header and auth_token go together")
+        return self
 
 
 class N8nConfig(BaseModel):
@@ -269,6 +278,8 @@ class N8nConfig(BaseModel):
     )
     """The breaker shared by every call to this instance (as ``breakers:`` entries)."""
     watch_interval_seconds: float = Field(default=15, gt=0)
+    watch: bool = True
+    """Run the executions watcher inside ``autohub serve`` (when ``api_key`` is set)."""
     workflows: dict[str, N8nWorkflowConfig] = Field(default_factory=dict)
 
 
@@ -278,8 +289,14 @@ class CeleryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     broker_url: str = "redis://127.0.0.1:6379/0"
+    """The broker's URL; a password in it is a ``${NAME}`` reference to a secret."""
     result_backend: str | None = None
     """Where results are read (default: the broker)."""
+    connect_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How long connecting to the broker or the result backend may take: an unreachable
+    Redis fails the step this fast (no connection retries)."""
+    default_timeout_seconds: float = Field(default=300.0, gt=0)
+    """How long a ``celery`` step without a ``timeout`` waits for its task's result."""
 
 
 class ConfigFile(BaseModel):

@@ -9,11 +9,11 @@ The library face of autohub (the CLI is a thin layer over it)::
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from autohub.config import Config, load_config
 
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from autohub.watch.tracker import ActionTracker
 
 
+R = TypeVar("R")
+
 SEEN_EVERY_SECONDS = 60.0
 """How often creating runs refreshes a definition version's ``last_seen_at``."""
 
@@ -47,9 +49,13 @@ class Hub:
     a crash, the run can be resumed once this has passed."""
 
     def __init__(self, config: Config) -> None:
+        import threading
+
         self.config = config
         self._contents: dict[tuple[str, str], StoredJson] = {}
         self._seen_at: dict[tuple[str, str], float] = {}
+        self._resources: dict[str, tuple[Any, Callable[[Any], None]]] = {}
+        self._resources_lock = threading.Lock()
 
     @classmethod
     def from_config(
@@ -323,7 +329,25 @@ class Hub:
             on_progress=on_progress,
         )
 
+    def resource(self, name: str, make: Callable[[], R], close: Callable[[R], None]) -> R:
+        """A component's long-lived object (a client, a pool): made on first use, shared
+        by the hub's users, closed with the hub."""
+        with self._resources_lock:
+            if name not in self._resources:
+                self._resources[name] = (make(), close)
+            value: R = self._resources[name][0]
+            return value
+
+    def release(self, name: str) -> None:
+        """Close the resource ``name`` now (the next use makes a new one)."""
+        with self._resources_lock:
+            found = self._resources.pop(name, None)
+        if found is not None:
+            found[1](found[0])
+
     def close(self) -> None:
+        for name in list(self._resources):
+            self.release(name)
         if "runs" in self.__dict__:
             self.runs.close()
         if "database" in self.__dict__:

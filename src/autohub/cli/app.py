@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from autohub import __version__
-from autohub.cli import check, db, definitions, events, hook, init, runs, serve, todo, tokens
+from autohub.cli import check, db, definitions, events, hook, init, n8n, runs, serve, todo, tokens
 from autohub.cli.output import print_error
 from autohub.errors import AutohubError, InvalidInput, MigrationRequired, ProblemsError
 
@@ -66,6 +66,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(tokens.app, name="token")
 app.add_typer(todo.app, name="todo")
 app.add_typer(hook.app, name="hook")
+app.add_typer(n8n.app, name="n8n")
 
 
 EXIT_FAILURE = 1

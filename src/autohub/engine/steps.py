@@ -1,5 +1,12 @@
 """One step attempt under its policies: concurrency lock -> breaker -> timeout -> retry ->
 fallback. The outcome says what the runner must record; nothing here writes run state.
+
+A failed result may ask for its fallbacks to be recorded as a recovery: when its output is
+a mapping holding ``recovery: {event_type, original_failure, evidence}``, the fallback
+chain also records one ``event_type`` event (status success or failed) with the evidence
+``original_failure``, ``recovery_method``, ``recovery_duration_seconds`` and ``attempts``
+(``{method, success, duration}`` per tier), the run's id as its correlation id. A plug-in
+kind (``n8n``) names its recovery events that way without the engine knowing it.
 """
 
 from __future__ import annotations
@@ -171,6 +178,9 @@ class StepRunner:
                 {"step": plan.step.id, "method": outcome.method, "attempts": tried},
             )
         )
+        recovery = recovery_request(primary)
+        if recovery is not None:
+            outcome.events.append(_recovery_event(plan, recovery, outcome, tried[1:]))
         return outcome
 
     async def _guarded(
@@ -352,6 +362,45 @@ def _tier_evidence(
         "duration_seconds": round((finished - started).total_seconds(), 6),
         "error": result.error,
     }
+
+
+RECOVERY_KEY = "recovery"
+"""The key of a failed result's output that asks for a recovery event (see the module doc)."""
+
+
+def recovery_request(result: ActionResult) -> dict[str, Any] | None:
+    """The recovery a failed result asks to be recorded, if it names an event type."""
+    output = result.output
+    if result.ok or not isinstance(output, Mapping):
+        return None
+    recovery = output.get(RECOVERY_KEY)
+    if not isinstance(recovery, Mapping) or not isinstance(recovery.get("event_type"), str):
+        return None
+    return dict(recovery)
+
+
+def _recovery_event(
+    plan: StepPlan,
+    recovery: Mapping[str, Any],
+    outcome: StepOutcome,
+    tiers: list[dict[str, Any]],
+) -> dict[str, Any]:
+    succeeded = outcome.state == "succeeded"
+    extra = recovery.get("evidence")
+    evidence: dict[str, Any] = {
+        **(dict(extra) if isinstance(extra, Mapping) else {}),
+        "step": plan.step.id,
+        "original_failure": recovery.get("original_failure"),
+        "recovery_method": outcome.method if succeeded else None,
+        "recovery_duration_seconds": round(sum(t["duration_seconds"] for t in tiers), 6),
+        "attempts": [
+            {"method": t["method"], "success": t["success"], "duration": t["duration_seconds"]}
+            for t in tiers
+        ],
+    }
+    event = _event(plan, recovery["event_type"], "success" if succeeded else "failed", evidence)
+    event["correlation_id"] = plan.run_id
+    return event
 
 
 def _event(

@@ -103,20 +103,38 @@ class HttpAction(Strict):
 
 
 class N8nAction(Strict):
-    """Call an n8n workflow's production webhook."""
+    """Call an n8n workflow's production webhook (``<base_url>/webhook/<path>``).
 
-    base_url: str | None = None
-    path: str
-    method: HTTP_METHODS = "POST"
+    ``workflow`` names an entry of ``n8n.workflows`` (its path, method, auth and fallback
+    chain); fields given here override it. Without a workflow, ``path`` is required.
+    The short form ``n8n: video-assembly`` names a workflow.
+    """
+
+    workflow: str | None = Field(default=None, min_length=1)
+    base_url: str | None = Field(default=None, pattern=r"^(https?://|\{\{)")
+    """Default: ``n8n.base_url``."""
+    path: str | None = Field(default=None, min_length=1)
+    method: HTTP_METHODS | None = None
+    """Default: the workflow's, else POST."""
     payload: Any = None
+    """The JSON body (templated)."""
     auth_header: str | None = None
     auth_value: str | None = None
-    response_mode: Literal["last_node", "immediately", "response_node"] = "last_node"
+    """The header's value: a ``${NAME}`` reference to a secret."""
+    response_mode: Literal["last_node", "immediately", "response_node"] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _short_form(cls, data: Any) -> Any:
-        return {"path": data} if isinstance(data, str) else data
+        return {"workflow": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _target(self) -> N8nAction:
+        if self.workflow is None and self.path is None:
+            raise ValueError("give a workflow (from n8n.workflows) or a webhook path")
+        if (self.auth_header is None) != (self.auth_value is None) and self.workflow is None:
+            raise ValueError("auth_header and auth_value go together")
+        return self
 
 
 class CeleryAction(Strict):

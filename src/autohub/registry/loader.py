@@ -29,7 +29,12 @@ from autohub.registry.models import (
     effective_policies,
     step_graph_problems,
 )
-from autohub.registry.policies import BreakerPolicy, Policies
+from autohub.registry.policies import (
+    BreakerPolicy,
+    FallbackTier,
+    Policies,
+    tiers_with_default_timeouts,
+)
 from autohub.yamlfile import YamlDocument, YamlSyntaxError, load_file, validation_problems
 
 Fingerprint = tuple[tuple[str, int, int], ...]
@@ -168,6 +173,7 @@ class _Loader:
             breaker = self._validate(BreakerPolicy, data, document, ("breakers", name))
             if breaker is not None:
                 breakers[str(name)] = breaker
+        self._check_n8n(document)
         for name, data in config.file.automations.items():
             self._add_yaml(document, ("automations", name), data, expected_name=str(name))
         for path in source_files(config):
@@ -231,6 +237,7 @@ class _Loader:
             self.problems.append(document.problem(path, "required key 'name' is missing"))
             return
         data.setdefault("project", self.config.project)
+        data = self._with_n8n_workflows(document, path, data)
         automation = self._validate(Automation, data, document, path)
         if automation is not None:
             graph = step_graph_problems(automation.steps)
@@ -285,6 +292,51 @@ class _Loader:
             self.problems.append(document.problem((*path, "name"), message))
             return
         self.definitions[definition.name] = definition
+
+    def _check_n8n(self, document: YamlDocument) -> None:
+        """``n8n.breaker`` as a breaker policy, each workflow's fallback tiers as a step's."""
+        n8n = self.config.file.n8n
+        self._validate(BreakerPolicy, n8n.breaker, document, ("n8n", "breaker"))
+        for name, workflow in n8n.workflows.items():
+            tiers = tiers_with_default_timeouts(workflow.fallback)
+            for index, tier in enumerate(tiers):
+                where = ("n8n", "workflows", name, "fallback", index)
+                self._validate(FallbackTier, tier, document, where)
+
+    def _with_n8n_workflows(
+        self, document: YamlDocument, path: tuple[str | int, ...], data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``data`` with each n8n step's workflow checked, and the workflow's fallback chain
+        as the step's fallback policy when the step declares none."""
+        steps = data.get("steps")
+        if not isinstance(steps, list):
+            return data
+        workflows = self.config.file.n8n.workflows
+        new_steps: list[Any] = []
+        for index, step in enumerate(steps):
+            action = step.get("n8n") if isinstance(step, dict) else None
+            name = action if isinstance(action, str) else None
+            if isinstance(action, dict) and isinstance(action.get("workflow"), str):
+                name = action["workflow"]
+            if name is None or "{{" in name:
+                new_steps.append(step)
+                continue
+            workflow = workflows.get(name)
+            if workflow is None:
+                known = ", ".join(sorted(workflows)) or "none"
+                self.problems.append(
+                    document.problem(
+                        (*path, "steps", index, "n8n"),
+                        f"unknown n8n workflow {name!r}: declare it under n8n.workflows: "
+                        f"(known: {known})",
+                    )
+                )
+            elif "fallback" not in step and workflow.fallback:
+                tiers = tiers_with_default_timeouts(workflow.fallback)
+                new_steps.append({**step, "fallback": tiers})
+                continue
+            new_steps.append(step)
+        return {**data, "steps": new_steps}
 
     def _check_breakers(self, definition: Definition, breakers: dict[str, BreakerPolicy]) -> None:
         automation = definition.automation

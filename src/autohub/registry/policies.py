@@ -72,6 +72,23 @@ class FallbackTier(ActionChoice):
     timeout: Seconds | None = None
 
 
+DEFAULT_TIER_TIMEOUTS = (1.0, 5.0, 30.0)
+"""The timeouts of fallback tiers that give none, by position (the last one repeats), where
+a chain comes from configuration (``n8n.workflows.<name>.fallback``)."""
+
+
+def tiers_with_default_timeouts(tiers: list[Any]) -> list[Any]:
+    """``tiers`` (raw mappings) with ``timeout`` set by position where missing."""
+    result: list[Any] = []
+    for index, tier in enumerate(tiers):
+        if isinstance(tier, dict) and tier.get("timeout") is None:
+            default = DEFAULT_TIER_TIMEOUTS[min(index, len(DEFAULT_TIER_TIMEOUTS) - 1)]
+            result.append({**tier, "timeout": default})
+        else:
+            result.append(tier)
+    return result
+
+
 class ConcurrencyPolicy(Strict):
     """At most ``limit`` holders of ``key`` (a template) at once; a limit of 1 is a mutex."""
 

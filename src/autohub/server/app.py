@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
@@ -38,6 +39,11 @@ from autohub.server.metrics import exposition
 from autohub.server.probes import Check, Probes
 from autohub.server.scheduler import Scheduler
 from autohub.server.stream import EventBroadcaster
+
+if TYPE_CHECKING:
+    from autohub.n8n.watcher import ExecutionsWatcher
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies larger than this are refused (413) before they are read."""
@@ -83,7 +89,10 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
             executor.start()
         if scheduler is not None:
             scheduler.start()
+        watcher = _start_n8n_watcher(hub)
         yield
+        if watcher is not None:
+            await run_in_threadpool(watcher.stop)
         await broadcaster.stop()
         await run_in_threadpool(intake.stop)
         if scheduler is not None:  # SIGTERM: fire no more, give up schedule leases
@@ -158,6 +167,23 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _start_n8n_watcher(hub: Hub) -> ExecutionsWatcher | None:
+    """The n8n executions watcher, polling in a thread, when ``n8n.api_key`` is set and
+    ``n8n.watch`` is on; a key that cannot be resolved is logged and the server serves."""
+    settings = hub.config.file.n8n
+    if not settings.api_key or not settings.watch:
+        return None
+    from autohub.n8n.watcher import ExecutionsWatcher
+
+    try:
+        watcher = ExecutionsWatcher.from_hub(hub)
+    except AutohubError as exc:
+        logger.error("n8n watcher not started: %s", exc.message)
+        return None
+    watcher.start(settings.watch_interval_seconds)
+    return watcher
 
 
 def _handle_errors(app: FastAPI) -> None:
