@@ -101,3 +101,51 @@ def _print(event: Event, as_json: bool) -> None:
         )
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+@app.command("call")
+def call_command(
+    ctx: typer.Context,
+    workflow: Annotated[str, typer.Argument(help="A workflow of n8n.workflows.")],
+    payload: Annotated[
+        str | None, typer.Option("--payload", help="The JSON body to send (default: none).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Call a configured workflow now, with its fallback chain, outside any run: it works
+    with the database down (the events wait in the spool). Exit 0 when n8n or a fallback
+    tier succeeded, 1 otherwise."""
+    from autohub.cli.context import open_writable_hub
+    from autohub.cli.output import print_json, stdout
+    from autohub.errors import InvalidInput
+    from autohub.n8n.direct import call_workflow
+
+    body = None
+    if payload is not None:
+        try:
+            body = json.loads(payload)
+        except ValueError as exc:
+            raise InvalidInput(f"--payload: not JSON: {exc}") from exc
+    with open_writable_hub(ctx) as hub:
+        done = call_workflow(hub, workflow, body)
+    outcome = done.outcome
+    if as_json:
+        print_json(
+            {
+                "state": outcome.state,
+                "method": outcome.method,
+                "output": outcome.output,
+                "error": outcome.error,
+                "correlation_id": done.correlation_id,
+                "attempts": done.attempts,
+            }
+        )
+    else:
+        stdout.print(
+            f"{workflow}: {outcome.state} by {outcome.method} (correlation {done.correlation_id})",
+            highlight=False,
+        )
+        if outcome.error and outcome.state != "succeeded":
+            note(outcome.error)
+    if outcome.state != "succeeded":
+        raise typer.Exit(1)
