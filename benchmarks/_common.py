@@ -13,7 +13,8 @@ import shlex
 import statistics
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,6 +76,40 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: s
 def progress(message: str) -> None:
     """A progress line on stderr (stdout carries the report)."""
     print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def time_interleaved(
+    ways: Mapping[str, Callable[[], None]], calls: int, warmup: int = 5
+) -> dict[str, list[float]]:
+    """Seconds of ``calls`` calls of each way, interleaved (one of each in turn), after
+    ``warmup`` untimed calls of each (connections, imports)."""
+    for call in ways.values():
+        for _ in range(warmup):
+            call()
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    progress(f"timing {calls} calls of each, interleaved")
+    for _ in range(calls):
+        for name, call in ways.items():
+            started = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def comparison_table(times: Mapping[str, Sequence[float]], base: str, over: bool = False) -> str:
+    """Median and p95 (ms) of each way and its ratio to way ``base`` (and, with ``over``,
+    the difference of the medians in ms)."""
+    reference = median(times[base])
+    rows = []
+    for name, values in times.items():
+        middle = median(values)
+        extra = [fmt_ms(middle - reference)] if over else []
+        rows.append(
+            [name, fmt_ms(middle), fmt_ms(percentile(values, 95)), *extra,
+             f"{middle / reference:.2f}x"]
+        )  # fmt: skip
+    headers = ["way", "median ms", "p95 ms", *([f"over {base} ms"] if over else []), f"vs {base}"]
+    return render_table(headers, rows, right="".join(str(i) for i in range(1, len(headers))))
 
 
 # -- the run ---------------------------------------------------------------------------

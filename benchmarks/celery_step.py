@@ -30,13 +30,11 @@ from pathlib import Path
 import redis
 from _common import (
     command_line,
-    fmt_ms,
+    comparison_table,
     load_average,
-    median,
-    percentile,
     progress,
-    render_table,
     scratch_dir,
+    time_interleaved,
 )
 from celery import Celery
 
@@ -57,7 +55,7 @@ def wait_ready(app: Celery, deadline_seconds: float = 30) -> None:
                 raise
 
 
-def main() -> int:  # noqa: PLR0915 (one linear script)
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--redis-url", default=os.environ.get("AUTOHUB_TEST_REDIS_URL"))
@@ -123,29 +121,14 @@ def main() -> int:  # noqa: PLR0915 (one linear script)
                 assert hub.run("add").state == "succeeded"
 
             ways: dict[str, Callable[[], None]] = {"bare": plain, "step": step, "run": full_run}
-            for call in ways.values():  # warm-up: connections, imports
-                for _ in range(5):
-                    call()
-            times: dict[str, list[float]] = {name: [] for name in ways}
-            progress(f"timing {args.calls} calls of each, interleaved")
-            for _ in range(args.calls):
-                for name, call in ways.items():
-                    started = time.perf_counter()
-                    call()
-                    times[name].append(time.perf_counter() - started)
+            times = time_interleaved(ways, args.calls)
             loop.close()
             hub.close()
     finally:
         stop_worker(worker)
     print(f"# celery step round trip\n\n{command_line(('--redis-url',))}")
     print(f"load average: {load_average()}\n")
-    base = median(times["bare"])
-    rows = [
-        [name, fmt_ms(median(values)), fmt_ms(percentile(values, 95)),
-         f"{median(values) / base:.2f}x"]
-        for name, values in times.items()
-    ]  # fmt: skip
-    print(render_table(["way", "median ms", "p95 ms", "vs bare"], rows, right="123"))
+    print(comparison_table(times, "bare"))
     return 0
 
 

@@ -22,20 +22,10 @@ import asyncio
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable
 
 import httpx
-from _common import (
-    command_line,
-    fmt_ms,
-    load_average,
-    median,
-    percentile,
-    progress,
-    render_table,
-    scratch_dir,
-)
+from _common import command_line, comparison_table, load_average, scratch_dir, time_interleaved
 
 PAYLOAD = {"job": "bench"}
 EXPECTED = {"ok": True, "workflow": "autohub-ok", "echo": PAYLOAD}
@@ -97,29 +87,13 @@ def main() -> int:
             assert hub.run("ok").state == "succeeded"
 
         ways: dict[str, Callable[[], None]] = {"direct": direct, "step": step, "run": full_run}
-        for call in ways.values():  # warm-up: connections, imports
-            for _ in range(5):
-                call()
-        times: dict[str, list[float]] = {name: [] for name in ways}
-        progress(f"timing {args.calls} calls of each, interleaved")
-        for _ in range(args.calls):
-            for name, call in ways.items():
-                started = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - started)
+        times = time_interleaved(ways, args.calls)
         loop.run_until_complete(client.aclose())
         loop.close()
         hub.close()
     print(f"# n8n step round trip (autohub-ok)\n\n{command_line(('--n8n-url',))}")
     print(f"load average: {load_average()}\n")
-    base = median(times["direct"])
-    rows = [
-        [name, fmt_ms(median(values)), fmt_ms(percentile(values, 95)),
-         fmt_ms(median(values) - base), f"{median(values) / base:.2f}x"]
-        for name, values in times.items()
-    ]  # fmt: skip
-    headers = ["way", "median ms", "p95 ms", "over direct ms", "vs direct"]
-    print(render_table(headers, rows, right="1234"))
+    print(comparison_table(times, "direct", over=True))
     return 0
 
 

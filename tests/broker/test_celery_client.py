@@ -32,7 +32,11 @@ def test_the_client_speaks_json_only_and_never_retries_a_connection() -> None:
     assert settings["accept_content"] == settings["result_accept_content"] == ["json"]
     assert settings["task_publish_retry"] is False
     assert settings["broker_connection_retry"] is False
+    assert settings["broker_connection_max_retries"] == 0
     assert settings["broker_transport_options"]["max_retries"] == 0
+    assert settings["task_publish_retry_policy"] == {"max_retries": 0}
+    assert settings["result_backend_always_retry"] is False
+    assert settings["redis_retry_on_timeout"] is False
     assert settings["redis_socket_connect_timeout"] == 1.0
 
 

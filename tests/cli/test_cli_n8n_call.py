@@ -5,13 +5,17 @@ in the spool, recorded once the database is back (the seed's isolation rule)."""
 from __future__ import annotations
 
 import json
-import os
-import socket
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "n8n"))
+
+from n8n_helpers import closed_port, n8n_url
 
 N8N_CONFIG = """
 n8n:
@@ -26,13 +30,6 @@ n8n:
 """
 
 
-def n8n_url() -> str:
-    url = os.environ.get("AUTOHUB_TEST_N8N_URL", "").strip()
-    if not url:
-        pytest.fail("AUTOHUB_TEST_N8N_URL is not set: start the test services", pytrace=False)
-    return url
-
-
 @pytest.fixture
 def n8n_project(project: Any) -> Any:
     config = project.path("autohub.yaml")
@@ -43,10 +40,10 @@ def n8n_project(project: Any) -> Any:
 @pytest.fixture
 def unreachable(n8n_project: Any) -> Iterator[str]:
     """The project's PostgreSQL URL on a port bound but not listening: refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as bound:
-        bound.bind(("127.0.0.1", 0))
-        down = make_url(n8n_project.database_url).set(port=bound.getsockname()[1])
-        yield down.render_as_string(hide_password=False)
+    with closed_port() as port:
+        yield (
+            make_url(n8n_project.database_url).set(port=port).render_as_string(hide_password=False)
+        )
 
 
 def assert_story(event_types: list[str]) -> None:

@@ -54,6 +54,7 @@ def make_request(
         outputs={"build": {"version": "1.2.3"}},
         idempotency_key="key-1",
         logger=logging.getLogger(LOGGER_NAME),
+        project_id="ops",
     )
     return ActionRequest(
         kind=kind,
@@ -157,6 +158,7 @@ def describe(ctx: StepContext, greeting: str) -> dict[str, Any]:
         "params": dict(ctx.params),
         "outputs": dict(ctx.outputs),
         "idempotency_key": ctx.idempotency_key,
+        "project_id": ctx.project_id,
         "pid": os.getpid(),
     }
 

@@ -38,6 +38,7 @@ def test_function_gets_the_context_and_kwargs_and_returns_its_output(isolate: st
         "params": {"env": "staging"},
         "outputs": {"build": {"version": "1.2.3"}},
         "idempotency_key": "key-1",
+        "project_id": "ops",
         "pid": result.output["pid"],
     }
     assert (result.output["pid"] != os.getpid()) == (isolate == "process")

@@ -49,7 +49,12 @@ def test_the_tests_check_reports_exact_junit_counts(
 
     assert (result.status, result.reason) == ("passed", "2 passed, 1 skipped")
     evidence = result.evidence
-    assert (evidence["passed"], evidence["failed"], evidence["skipped"]) == (2, 0, 1)
+    assert (evidence["passed"], evidence["failed"], evidence["errors"], evidence["skipped"]) == (
+        2,
+        0,
+        0,
+        1,
+    )
     assert evidence["exit_code"] == 0
     assert evidence["duration_seconds"] > 0
 
@@ -127,14 +132,24 @@ def test_integration_tests_are_found_by_the_glob_and_missing_ones_fail(
     found = check("integration", tmp_path, GateIntegrationCheck(), environ)
     glob = check("integration", tmp_path, GateIntegrationCheck(glob="it/*_check.py"), environ)
     none = check("integration", tmp_path, GateIntegrationCheck(glob="e2e/*.py"), environ)
+    own = GateIntegrationCheck(command=["{python}", "-c", "pass"], glob="e2e/*.py")
+    configured = check("integration", tmp_path, own, environ)
 
     assert (found.status, found.reason) == ("passed", "1 passed")
     assert found.evidence["command"][-1] == "tests/integration_flow.py"
+    assert found.evidence["glob"] == "tests/integration_*.py"
     assert (glob.status, glob.evidence["command"][-1]) == ("passed", "it/flow_check.py")
     assert (none.status, none.reason) == (
         "failed",
         "no integration tests: nothing matches e2e/*.py",
     )
+    assert none.evidence == {"glob": "e2e/*.py", "files": []}
+    # A configured command runs instead of the glob (which then finds nothing, unasked).
+    assert (configured.status, configured.reason) == (
+        "passed",
+        "exited with code 0 (no JUnit counts)",
+    )
+    assert "glob" not in configured.evidence
 
 
 def test_performance_runs_the_benchmark_and_warns_without_one(

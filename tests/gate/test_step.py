@@ -4,7 +4,7 @@ inside an automation on both databases): what blocks, what is refused, the time 
 from __future__ import annotations
 
 import asyncio
-import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from gate_samples import FAST_PYTEST, go_repo, warning_repo, write
 
-from autohub.engine.actions.base import ActionRequest, ActionResult
-from autohub.engine.context import StepContext
+sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
+
+from engine_helpers import make_request
+
+from autohub.engine.actions.base import ActionResult
 from autohub.gate.step import gate_step
 from autohub.hub import Hub
 from autohub.registry.actions import GateAction
@@ -34,19 +37,9 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
 
 
 def step(hub: Hub, timeout_seconds: float | None = 60, **spec: Any) -> ActionResult:
-    request = ActionRequest(
-        kind="gate",
-        spec=GateAction.model_validate(spec).model_dump(),
-        context=StepContext(
-            run_id="r" * 32,
-            step_id="gate",
-            automation="deploy",
-            attempt=1,
-            params={},
-            outputs={},
-            idempotency_key=None,
-            logger=logging.getLogger("test"),
-        ),
+    request = make_request(
+        "gate",
+        GateAction.model_validate(spec).model_dump(),
         timeout_seconds=timeout_seconds,
         cwd=hub.config.root,
     )
@@ -65,12 +58,14 @@ def test_a_warning_passes_unless_fail_on_warning_and_each_run_is_an_event(hub: H
     blocked = step(hub, path="app", fail_on="warning")
 
     assert (passes.ok, passes.output["decision"]) == (True, "WARNING")
-    assert (blocked.ok, blocked.error_type) == (False, "GateWarning")
+    assert (blocked.ok, blocked.error_type, blocked.final) == (False, "GateWarning", True)
     assert blocked.error is not None
     assert blocked.error.startswith("gate: WARNING (confidence 95): performance missing")
+    assert blocked.output["decision"] == "WARNING"  # the report, blocked or not
     events = hub.events.query(EventFilter(event_types=["production_check"])).events
-    assert [(e.status, e.run_id, e.detected_from) for e in events] == 2 * [
-        ("warning", "r" * 32, "gate step")
+    # In the run's project (the request's context), not the hub's default one.
+    assert [(e.project_id, e.status, e.run_id, e.detected_from) for e in events] == 2 * [
+        ("ops", "warning", "run-1", "gate step")
     ]
     assert events[0].evidence["checks"]["performance"]["status"] == "missing"
 
@@ -91,5 +86,6 @@ def test_a_gate_over_the_step_timeout_times_out(hub: Hub) -> None:
 
     result = step(hub, timeout_seconds=1.5, path="app", checks=["performance"])
 
-    assert (result.ok, result.timed_out) == (False, True)
+    assert (result.ok, result.timed_out, result.error_type) == (False, True, "TimeoutError")
     assert result.error == "timed out after 1.5 s before the gate decided"
+    assert hub.events.query(EventFilter(event_types=["production_check"])).events == []

@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from n8n_helpers import EVIDENCE_KEYS, closed_port, events_of, open_project
 from sqlalchemy.engine import make_url
 
-from autohub.engine.executor import LocalExecutor
-from autohub.engine.steps import StepPlan, StepRunner
+from autohub.n8n.direct import first_attempt, step_runner
 from autohub.store.database import Database
 
 
@@ -42,25 +40,9 @@ def test_with_the_database_down_the_failure_is_detected_spooled_and_recovered(
           - {{id: call, n8n: failing}}
     """
     with open_project(tmp_path, unreachable, config) as hub:
-        automation = hub.registry.get("render").automation
-        step = automation.steps[0]
-        steps = StepRunner(
-            executor=LocalExecutor(plugins=hub.action_plugins()),
-            secrets=hub.config.secrets,
-            project_root=hub.config.root,
-            clock=lambda: datetime.now(UTC),
-            breakers=hub.breakers,
-        )
-        plan = StepPlan(
-            run_id="r" * 32,
-            automation="render",
-            project_id=hub.project,
-            step=step,
-            policies=hub.registry.policies(automation, step),
-            attempt=1,
-            params={},
-            outputs={},
-        )
+        steps = step_runner(hub)
+        plan = first_attempt(hub, hub.registry.get("render").automation, "r" * 32)
+        assert (plan.automation, plan.attempt) == ("render", 1)
         try:
             outcome = asyncio.run(steps.run(plan))
         finally:

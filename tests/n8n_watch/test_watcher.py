@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from watcher_helpers import (
@@ -204,3 +205,27 @@ def test_a_just_stopped_execution_waits_for_the_next_poll(
     polling.poll_once()
     assert len(of_execution(hub.events, execution.id)) == 1
     polling.client.close()
+
+
+def test_the_workflows_are_listed_once_for_a_workflow_they_do_not_hold() -> None:
+    """A snapshot without its webhook path asks the workflows API; a workflow it does not
+    list (deleted) is remembered as unknown, not listed again for each execution."""
+    import httpx
+
+    from autohub.store.events import EventStore
+
+    listed: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        listed.append(request.url.path)
+        data = [{"id": "w1", "name": "render", "nodes": []}]
+        return httpx.Response(200, json={"data": data})
+
+    client = ExecutionsClient("http://n8n.test", "key", transport=httpx.MockTransport(answer))
+    polling = ExecutionsWatcher(cast(EventStore, None), "web", client)
+    assert polling._workflow("w1", "", None) == ("render", None)
+    assert polling._workflow("gone", "", None) == ("", None)
+    assert polling._workflow("gone", "named", "p") == ("named", "p")
+    assert polling._workflow("w1", "", "path") == ("render", "path")
+    assert listed == ["/api/v1/workflows", "/api/v1/workflows"]
+    client.close()

@@ -121,6 +121,7 @@ def test_a_change_is_written_with_its_events(todos: TodoStore, events: EventStor
     assert (new.status, old_status) == ("completed", "in_progress")
     assert new.completed_at is not None
     assert new.updated_at >= todo.updated_at
+    assert new == todos.get(todo.id)  # the todo as written, with its times and detection
     assert only_event(events, "todo.changed_in_test").evidence == {"todo_id": todo.id}
     reopened = todos.set_status(todo.id, "in_progress")
     assert reopened is not None
@@ -139,8 +140,18 @@ def test_a_change_from_a_status_the_todo_no_longer_has_changes_nothing(
 
 
 def test_a_change_of_a_missing_todo_is_not_found(todos: TodoStore) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no todo todo-404"):
         todos.set_status(404, "completed")
+    with pytest.raises(NotFound, match="no todo todo-404"):  # not "changed meanwhile"
+        todos.set_status(404, "completed", expected="in_progress")
+
+
+def test_a_detection_is_kept_with_the_change(todos: TodoStore) -> None:
+    todo = started(todos, "Ship it")
+    found = {"detected_keyword": "passed", "confidence": 93}
+    changed = todos.set_status(todo.id, "pending_review", expected="in_progress", detection=found)
+    assert changed is not None
+    assert changed[0].detection == found == todos.get(todo.id).detection
 
 
 def test_a_change_by_hand_checks_the_project_and_the_status(
@@ -169,6 +180,17 @@ def test_a_change_by_hand_checks_the_project_and_the_status(
         "new_status": "completed",
     }
     assert event.detected_from == "tests"
+
+
+def test_a_change_by_hand_of_a_todo_changed_since_it_was_read_is_a_conflict(
+    todos: TodoStore, events: EventStore
+) -> None:
+    stale = started(todos, "Deploy")
+    todos.set_status(stale.id, "completed")
+    with pytest.raises(Conflict, match=f"{stale.ref} changed meanwhile"):
+        todos.change(stale, "pending_review", event_type="todo.x")
+    assert todos.get(stale.id).status == "completed"
+    assert not events_of(events, "todo.x")
 
 
 # -- an agent's list -------------------------------------------------------------------------

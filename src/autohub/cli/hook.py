@@ -57,7 +57,7 @@ def install_claude_code_command(
     change; the other hooks there are kept)."""
     from autohub.watch.install import install_hooks
 
-    hook_command = command or f"{_quoted(_autohub_executable())} {HOOK_MARKER}"
+    hook_command = command or f"{_autohub_command()} {HOOK_MARKER}"
     result = install_hooks(
         project_dir / ".claude" / "settings.json",
         hook_command,
@@ -72,18 +72,15 @@ def install_claude_code_command(
     stdout.print(f"{result.path}: {state} ({', '.join(REGISTRATIONS)} → {hook_command})")
 
 
-def _autohub_executable() -> str:
-    """The absolute path of this autohub's command (an agent's shell may lack our PATH)."""
-    script = Path(sys.argv[0])
-    if script.name == "autohub" and script.exists():
-        return str(script.resolve())
-    beside = Path(sys.executable).parent / "autohub"
-    if beside.exists():
-        return str(beside)
-    return f"{sys.executable} -m autohub"
-
-
-def _quoted(command: str) -> str:
+def _autohub_command() -> str:
+    """This autohub's command, shell-quoted, by absolute path (an agent's shell may lack
+    our PATH)."""
     import shlex
 
-    return command if " -m " in command else shlex.quote(command)
+    script = Path(sys.argv[0])
+    if script.name == "autohub" and script.exists():
+        return shlex.quote(str(script.resolve()))
+    beside = Path(sys.executable).parent / "autohub"
+    if beside.exists():
+        return shlex.quote(str(beside))
+    return f"{shlex.quote(sys.executable)} -m autohub"

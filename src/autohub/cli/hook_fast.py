@@ -16,7 +16,10 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from autohub.watch.hook import HookDecision
 
 EXIT_CONTINUE = 0
 EXIT_BLOCK = 2
@@ -103,6 +106,12 @@ def _handle(call: Any, settings: Any, env: Mapping[str, str], stderr: TextIO) ->
         decision = handler.handle(call)
     finally:
         store.close()
+    return exit_code(decision, stderr)
+
+
+def exit_code(decision: HookDecision, stderr: TextIO) -> int:
+    """The hook's exit code for a ``watch.hook`` decision: EXIT_BLOCK (its reason on
+    stderr, for the agent) or EXIT_CONTINUE."""
     if decision.block_reason is not None:
         print(decision.block_reason, file=stderr)
         return EXIT_BLOCK

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from autohub.cli.hook_fast import EXIT_BLOCK, EXIT_CONTINUE, MAX_INPUT_BYTES, start_directory
+from autohub.cli.hook_fast import EXIT_CONTINUE, MAX_INPUT_BYTES, exit_code, start_directory
 
 if TYPE_CHECKING:
     from autohub.hub import Hub
@@ -77,21 +77,16 @@ def _handle(
         todos=hub.todos,
         policy=Policy(settings.deny_commands, settings.protect_paths),
     )
+    if problem is None:
+        try:
+            call = parse_call(payload)
+        except InvalidHookInput as exc:
+            problem = str(exc)
     if problem is not None:
         handler.invalid(problem)
         print(f"autohub hook: {problem}", file=stderr)
         return EXIT_CONTINUE
-    try:
-        call = parse_call(payload)
-    except InvalidHookInput as exc:
-        handler.invalid(str(exc))
-        print(f"autohub hook: {exc}", file=stderr)
-        return EXIT_CONTINUE
-    decision = handler.handle(call)
-    if decision.block_reason is not None:
-        print(decision.block_reason, file=stderr)
-        return EXIT_BLOCK
-    return EXIT_CONTINUE
+    return exit_code(handler.handle(call), stderr)
 
 
 def _refresh_fast_start(hub: Hub, env: dict[str, str]) -> None:

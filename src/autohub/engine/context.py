@@ -27,3 +27,5 @@ class StepContext:
     """Upstream step id -> that step's output."""
     idempotency_key: str | None
     logger: logging.Logger
+    project_id: str = ""
+    """The project the run belongs to (its events go there)."""

@@ -5,16 +5,20 @@ implements the same :class:`Executor` protocol."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from autohub.engine.actions.base import KINDS, ActionRequest, ActionResult, run_action
+from autohub.engine.actions.base import (
+    KINDS,
+    ActionHandler,
+    ActionRequest,
+    ActionResult,
+    run_action,
+)
 
-ActionHandler = Callable[[ActionRequest], Awaitable[ActionResult]]
-"""Runs one attempt of a plug-in action kind (``gate``, ``watch``...): a component
-above the engine supplies it, so the engine never imports the component."""
+__all__ = ["ActionHandler", "Executor", "LocalExecutor"]
 
 
 @runtime_checkable

@@ -241,6 +241,7 @@ class StepRunner:
                 outputs=plan.outputs,
                 idempotency_key=plan.idempotency_key,
                 logger=logging.getLogger(f"autohub.step.{plan.automation}.{plan.step.id}"),
+                project_id=plan.project_id,
             ),
             timeout_seconds=timeout,
             limits=Limits(

@@ -128,9 +128,9 @@ def read_junit(path: Path) -> JunitCounts | None:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError):
         return None
-    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     if root.tag not in ("testsuite", "testsuites"):
         return None
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for suite in suites:
         for name in totals:

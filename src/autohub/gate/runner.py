@@ -53,9 +53,9 @@ async def run_gate(
     checked_at, started = clock(), time.monotonic()
 
     async def one(name: str) -> CheckResult:
-        settings = getattr(config, name)
         if name not in chosen:
             return CheckResult(name, "skipped", "not asked for")
+        settings = getattr(config, name)
         if not settings.enabled:
             return CheckResult(name, "skipped", f"disabled (gate.{name}.enabled: false)")
         began = time.monotonic()

@@ -73,15 +73,13 @@ def gate_step(hub: Hub) -> ActionHandler:
 
 
 async def _record(hub: Hub, request: ActionRequest, report: GateReport) -> None:
-    """The step's ``production_check`` event, in the automation's project; a store that
-    fails beyond spooling costs the event (logged), not the step's answer."""
-    definition = hub.registry.definitions.get(request.context.automation)
-    project = (definition.automation.project if definition else None) or hub.project
+    """The step's ``production_check`` event, in the run's project; a store that fails
+    beyond spooling costs the event (logged), not the step's answer."""
     try:
         await asyncio.to_thread(
             record,
             hub.events,
-            project,
+            request.context.project_id or hub.project,
             report,
             detected_from=DETECTED_FROM,
             run_id=request.context.run_id or None,

@@ -82,10 +82,11 @@ def _regular_file(path: Path) -> bool:
 def _walk(tree: Path) -> list[str]:
     found: list[str] = []
     specs: list[tuple[str, GitIgnoreSpec]] = []  # (directory prefix, its .gitignore)
-    for directory, subdirectories, filenames in os.walk(tree):
-        relative = Path(directory).relative_to(tree).as_posix()
+    for walked, subdirectories, filenames in os.walk(tree):
+        directory = Path(walked)
+        relative = directory.relative_to(tree).as_posix()
         prefix = "" if relative == "." else relative + "/"
-        ignore_file = Path(directory) / ".gitignore"
+        ignore_file = directory / ".gitignore"
         if _regular_file(ignore_file):
             try:
                 lines = ignore_file.read_text("utf-8", "replace").splitlines()
@@ -96,13 +97,13 @@ def _walk(tree: Path) -> list[str]:
             name
             for name in subdirectories
             if name != ".git"
-            and not (Path(directory) / name).is_symlink()
+            and not (directory / name).is_symlink()
             and not _ignored(specs, f"{prefix}{name}/")
         )
         found += (
             f"{prefix}{name}"
             for name in sorted(filenames)
-            if _regular_file(Path(directory) / name) and not _ignored(specs, prefix + name)
+            if _regular_file(directory / name) and not _ignored(specs, prefix + name)
         )
     return found
 

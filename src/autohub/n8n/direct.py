@@ -22,6 +22,7 @@ from autohub.registry.loader import check_definition
 
 if TYPE_CHECKING:
     from autohub.hub import Hub
+    from autohub.registry.models import Automation
 
 CALLER = "n8n-call"
 """The automation name the direct call's events carry."""
@@ -46,10 +47,21 @@ def call_workflow(hub: Hub, workflow: str, payload: Any = None) -> DirectCall:
     )
     if definition is None:
         raise InvalidInput("; ".join(problem.message for problem in problems))
-    automation = definition.automation
-    step = automation.steps[0]
     correlation_id = new_id()
-    runner = StepRunner(
+    runner = step_runner(hub)
+    plan = first_attempt(hub, definition.automation, correlation_id)
+    try:
+        outcome = asyncio.run(_until_done(runner, plan))
+    finally:
+        runner.executor.close()
+    hub.events.add_many([{**event, "correlation_id": correlation_id} for event in outcome.events])
+    return DirectCall(outcome, correlation_id, plan.attempt)
+
+
+def step_runner(hub: Hub) -> StepRunner:
+    """A step runner of ``hub`` that takes no locks (it works with the database down);
+    the caller closes its executor."""
+    return StepRunner(
         executor=LocalExecutor(plugins=hub.action_plugins()),
         secrets=hub.config.secrets,
         project_root=hub.config.root,
@@ -57,9 +69,14 @@ def call_workflow(hub: Hub, workflow: str, payload: Any = None) -> DirectCall:
         breakers=hub.breakers,
         breaker_policies=hub.registry.breakers,
     )
-    plan = StepPlan(
-        run_id=correlation_id,
-        automation=CALLER,
+
+
+def first_attempt(hub: Hub, automation: Automation, run_id: str) -> StepPlan:
+    """The plan of the first attempt of ``automation``'s first step, outside a run."""
+    step = automation.steps[0]
+    return StepPlan(
+        run_id=run_id,
+        automation=automation.name,
         project_id=hub.project,
         step=step,
         policies=hub.registry.policies(automation, step),
@@ -67,12 +84,6 @@ def call_workflow(hub: Hub, workflow: str, payload: Any = None) -> DirectCall:
         params={},
         outputs={},
     )
-    try:
-        outcome = asyncio.run(_until_done(runner, plan))
-    finally:
-        runner.executor.close()
-    hub.events.add_many([{**event, "correlation_id": correlation_id} for event in outcome.events])
-    return DirectCall(outcome, correlation_id, plan.attempt)
 
 
 async def _until_done(runner: StepRunner, plan: StepPlan) -> StepOutcome:

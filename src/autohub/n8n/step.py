@@ -54,6 +54,7 @@ BREAKER_OPEN = "breaker_open"
 def n8n_step(hub: Hub) -> ActionHandler:
     """The handler of ``n8n`` steps, with ``hub``'s configuration, breakers and events."""
     clients: dict[int, tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
+    settings = breaker_settings(hub.config.file.n8n.breaker)  # validated once, not per call
 
     def client() -> httpx.AsyncClient:
         """One pooled client per event loop (a client cannot outlive its loop)."""
@@ -72,12 +73,12 @@ def n8n_step(hub: Hub) -> ActionHandler:
             return target
         webhook, site = target
         context = request.context
-        project_id = _project_of(hub, context.automation)
+        project_id = context.project_id or hub.project
         run_id = context.run_id or None
         breaker = InstanceBreaker(
             hub.breakers,
             breaker_name(webhook.base_url),
-            breaker_settings(hub.config.file.n8n.breaker),
+            settings,
             project_id=project_id,
             run_id=run_id,
         )
@@ -195,10 +196,3 @@ def _recovery(site: CallSite, original_failure: str, **more: Any) -> dict[str, A
             **more,
         },
     }
-
-
-def _project_of(hub: Hub, automation: str) -> str:
-    definition = hub.registry.definitions.get(automation)
-    if definition is not None and definition.automation.project:
-        return definition.automation.project
-    return hub.project

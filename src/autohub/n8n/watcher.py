@@ -142,7 +142,7 @@ class ExecutionsWatcher:
         names = {
             workflow.path.strip("/"): name
             for name, workflow in settings.workflows.items()
-            if (getattr(workflow, "base_url", None) or base_url).rstrip("/") == base_url
+            if (workflow.base_url or base_url).rstrip("/") == base_url
         }
         return cls(
             hub.events,
@@ -300,10 +300,12 @@ class ExecutionsWatcher:
             try:
                 for workflow in self.client.workflows():
                     self._paths[workflow.id] = (workflow.name, workflow.webhook_path)
-            except N8nAuthError:
+            except N8nAuthError:  # a refused key (or one without the workflow scope)
                 raise
-            except N8nApiError as exc:  # a key without the workflow scope: go without
+            except N8nApiError as exc:  # n8n unavailable for the listing: go without
                 logger.warning("n8n watcher: cannot list workflows: %s", exc.message)
+            else:  # a deleted workflow: not listed again for its next executions
+                self._paths.setdefault(workflow_id, ("", None))
         known_name, known_path = self._paths.get(workflow_id, ("", None))
         return name or known_name, path or known_path
 

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from autohub.errors import NotFound
 from autohub.gate.report import EVENT_TYPE, record
 from autohub.gate.runner import run_gate
 from autohub.gate.tree import resolve_tree
@@ -49,8 +48,7 @@ def gate_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
         decision."""
         body = body or GateCheck()
         token = await grant(request, "operator")
-        if hub.project not in token.projects:
-            raise NotFound(f"no project {hub.project!r}")
+        chosen_project(token, hub.project)  # another project's token: 404
         tree = await run_in_threadpool(resolve_tree, body.path, base=root, within=root)
         async with one_at_a_time:
             report = await run_gate(tree, hub.config.file.gate, only=body.checks)

@@ -90,13 +90,8 @@ def todo_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
     ) -> Any:
         todo = await visible(request, ref, "operator")
         changed = await run_in_threadpool(
-            lambda: hub.todos.move(
-                todo.id,
-                status,
-                project_id=todo.project_id,
-                event_type=event_type,
-                expected=expected,
-                by="api",
+            lambda: hub.todos.change(
+                todo, status, event_type=event_type, expected=expected, by="api"
             )
         )
         return changed.to_dict()

@@ -4,8 +4,8 @@ session go into the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,9 +25,6 @@ class DatabaseSession:
     def rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return [dict(row) for row in self.connection.execute(sa.text(sql), params).mappings()]
 
-    def execute(self, sql: str, params: dict[str, Any]) -> int:
-        return self.connection.execute(sa.text(sql), params).rowcount
-
     def record_events(self, events: list[dict[str, Any]]) -> None:
         self._events.insert_rows(self.connection, [self._events.prepare(e) for e in events])
 
@@ -40,18 +37,18 @@ class DatabaseSessions:
         self.database = database
         self.events = events
 
-    @contextmanager
-    def write(self, action: str) -> Iterator[DatabaseSession]:
-        try:
-            with self.database.begin() as connection:
-                yield DatabaseSession(connection, self.database.dialect, self.events)
-        except self.database.errors as exc:
-            raise self.database.translate(exc, action) from exc
+    def write(self, action: str) -> AbstractContextManager[DatabaseSession]:
+        return self._session(self.database.begin, action)
+
+    def read(self, action: str) -> AbstractContextManager[DatabaseSession]:
+        return self._session(self.database.connect, action)
 
     @contextmanager
-    def read(self, action: str) -> Iterator[DatabaseSession]:
+    def _session(
+        self, open_connection: Callable[[], AbstractContextManager[sa.Connection]], action: str
+    ) -> Iterator[DatabaseSession]:
         try:
-            with self.database.connect() as connection:
+            with open_connection() as connection:
                 yield DatabaseSession(connection, self.database.dialect, self.events)
         except self.database.errors as exc:
             raise self.database.translate(exc, action) from exc

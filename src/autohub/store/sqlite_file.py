@@ -86,9 +86,6 @@ class SqliteFile:
     def rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return [dict(row) for row in self.connection.execute(sql, params)]
 
-    def execute(self, sql: str, params: dict[str, Any]) -> int:
-        return self.connection.execute(sql, params).rowcount
-
     def record_events(self, events: list[dict[str, Any]]) -> None:
         """Insert events inside the current transaction."""
         self.connection.executemany(

@@ -118,10 +118,6 @@ class TodoSession(Protocol):
         """The rows of a statement with ``:name`` parameters, as dicts."""
         ...
 
-    def execute(self, sql: str, params: dict[str, Any]) -> int:
-        """Run a statement; the number of rows it changed."""
-        ...
-
     def record_events(self, events: list[dict[str, Any]]) -> None:
         """Insert events (validated, redacted, capped) inside this transaction."""
         ...
@@ -216,16 +212,15 @@ class TodoStore:
         check_status(status)
         now = self.clock()
         with self.sessions.write(f"update {ID_PREFIX}{number}") as session:
-            found = session.rows("SELECT status FROM todos WHERE id = :id", {"id": number})
-            if not found:
-                raise NotFound(f"no todo {ID_PREFIX}{number}")
-            current = found[0]["status"]
-            if expected is not None and current != expected:
-                return None
-            if not self._update(session, number, current, status, now, detection):
+            # With ``expected`` the conditional update alone decides; the status is read
+            # only to tell a missing todo (NotFound) from one changed meanwhile (None).
+            current = expected if expected is not None else _status(session, number)
+            changed = self._update(session, number, current, status, now, detection)
+            if changed is None:
+                _status(session, number)
                 return None
             session.record_events(list(events))
-        return self.get(number), current
+        return changed, current
 
     def move(
         self,
@@ -237,18 +232,30 @@ class TodoStore:
         expected: str | None = None,
         by: str = "autohub",
     ) -> Todo:
-        """A change made by hand (CLI, API): ``todo_id`` of ``project_id`` to ``status``,
-        only from ``expected`` when given, recorded as ``event_type``; InvalidInput when
-        the todo is not in that state (or changed meanwhile), NotFound when it is
-        another project's."""
+        """A change made by hand (CLI, API): ``todo_id`` of ``project_id`` to ``status``
+        (see :meth:`change`); NotFound when it is another project's."""
         current = self.get(todo_id)
         if current.project_id != project_id:
             raise NotFound(f"no todo {current.ref} in project {project_id}")
+        return self.change(current, status, event_type=event_type, expected=expected, by=by)
+
+    def change(
+        self,
+        current: Todo,
+        status: str,
+        *,
+        event_type: str,
+        expected: str | None = None,
+        by: str = "autohub",
+    ) -> Todo:
+        """A change made by hand of a todo as just read: to ``status``, only from
+        ``expected`` when given, recorded as ``event_type``; Conflict when the todo is not
+        in that state (or changed since it was read)."""
         if expected is not None and current.status != expected:
             raise Conflict(f"{current.ref} is {current.status}, not {expected}")
         event = {
             "event_type": event_type,
-            "project_id": project_id,
+            "project_id": current.project_id,
             "status": "success",
             "evidence": {"todo_id": current.id, "old_status": current.status, "new_status": status},
             "detected_from": by,
@@ -330,8 +337,8 @@ class TodoStore:
         status: str,
         now: datetime,
         detection: dict[str, Any] | None,
-    ) -> bool:
-        """Set the status if it still is ``current``; whether it was."""
+    ) -> Todo | None:
+        """Set the status if it still is ``current``: the todo as changed, else None."""
         moment = _time(session, now)
         params = {
             "id": todo_id,
@@ -345,10 +352,12 @@ class TodoStore:
             cast = "CAST(:detection AS JSONB)" if session.dialect == "postgresql" else ":detection"
             assignments += f", detection = {cast}"
             params["detection"] = json.dumps(detection, ensure_ascii=False)
-        changed = session.execute(
-            f"UPDATE todos SET {assignments} WHERE id = :id AND status = :current", params
+        changed = session.rows(
+            f"UPDATE todos SET {assignments} WHERE id = :id AND status = :current "
+            f"RETURNING {_COLUMNS}",
+            params,
         )
-        return changed == 1
+        return _todo(changed[0]) if changed else None
 
     def _select(self, where: str, params: dict[str, Any], limit: int | None = None) -> list[Todo]:
         sql = f"SELECT {_COLUMNS} FROM todos WHERE {where} ORDER BY id"
@@ -356,6 +365,14 @@ class TodoStore:
             sql += f" LIMIT {int(limit)}"
         with self.sessions.read("read todos") as session:
             return [_todo(row) for row in session.rows(sql, params)]
+
+
+def _status(session: TodoSession, todo_id: int) -> str:
+    """The todo's status as this session sees it; NotFound when there is no such todo."""
+    found = session.rows("SELECT status FROM todos WHERE id = :id", {"id": todo_id})
+    if not found:
+        raise NotFound(f"no todo {ID_PREFIX}{todo_id}")
+    return str(found[0]["status"])
 
 
 def _time(session: TodoSession, moment: datetime) -> Any:

@@ -35,7 +35,7 @@ def install_hooks(
 ) -> InstallResult:
     """Register ``command`` for each event of ``registrations`` (event -> matcher, None
     for events without matchers) in the settings file at ``path``."""
-    settings = _read(path)
+    before, settings = _read(path)
     hooks = settings.setdefault("hooks", {})
     if not isinstance(hooks, dict):
         raise InvalidInput(f"{path}: 'hooks' is not an object")
@@ -53,7 +53,7 @@ def install_hooks(
             group["matcher"] = matcher
         group["hooks"] = [{"type": "command", "command": command, "timeout": timeout_seconds}]
     text = json.dumps(settings, indent=2, ensure_ascii=False) + "\n"
-    if path.exists() and path.read_text(encoding="utf-8") == text:
+    if text == before:
         return InstallResult(path, changed=False)
     _write(path, text)
     return InstallResult(path, changed=True)
@@ -83,16 +83,18 @@ def _is_ours(item: Any, marker: str) -> bool:
     return isinstance(item, dict) and marker in str(item.get("command", ""))
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> tuple[str | None, dict[str, Any]]:
+    """The file's text (None: there is no file) and its settings."""
     if not path.exists():
-        return {}
+        return None, {}
+    text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+        data = json.loads(text or "{}")
     except ValueError as exc:
         raise InvalidInput(f"{path}: not valid JSON ({exc}); nothing was changed") from exc
     if not isinstance(data, dict):
         raise InvalidInput(f"{path}: expected a JSON object; nothing was changed")
-    return data
+    return text, data
 
 
 def _write(path: Path, text: str) -> None:

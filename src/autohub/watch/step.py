@@ -27,7 +27,7 @@ def watch_step(hub: Hub) -> ActionHandler:
         context = request.context
         try:
             observation = Observation(
-                project_id=project_of(hub, context.automation),
+                project_id=context.project_id or hub.project,
                 tool_name=action.tool,
                 text=action.text,
                 todo_id=parse_ref(action.todo) if action.todo else None,
@@ -40,11 +40,3 @@ def watch_step(hub: Hub) -> ActionHandler:
         return ActionResult(ok=True, output=result.to_dict())
 
     return run
-
-
-def project_of(hub: Hub, automation: str) -> str:
-    """The project an automation belongs to."""
-    definition = hub.registry.definitions.get(automation)
-    if definition is not None and definition.automation.project:
-        return definition.automation.project
-    return hub.project

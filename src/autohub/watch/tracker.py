@@ -115,7 +115,6 @@ class UpdateResult:
     detection: Detection | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        found = self.detection
         return {
             "event_type": self.event_type,
             "changed": self.changed,
@@ -123,9 +122,7 @@ class UpdateResult:
             "todo_id": self.todo_id,
             "old_status": self.old_status,
             "new_status": self.new_status,
-            "detected_keyword": found.keyword if found else None,
-            "keyword_category": found.category if found else None,
-            "confidence": found.confidence if found else None,
+            **_detected(self.detection),
         }
 
 
@@ -206,14 +203,16 @@ class ActionTracker:
         todo: Todo | None = None,
     ) -> UpdateResult:
         """Record (and return) a ``no_action_taken`` decision saying why."""
+        todo_id = todo.id if todo else observation.todo_id
+        status = todo.status if todo else None
         self.events.add(
             self._event(
                 observation,
                 NO_ACTION,
                 detection,
-                todo_id=todo.id if todo else observation.todo_id,
-                old_status=todo.status if todo else None,
-                new_status=todo.status if todo else None,
+                todo_id=todo_id,
+                old_status=status,
+                new_status=status,
                 reason=reason,
             )
         )
@@ -221,9 +220,9 @@ class ActionTracker:
             event_type=NO_ACTION,
             changed=False,
             reason=reason,
-            todo_id=todo.id if todo else observation.todo_id,
-            old_status=todo.status if todo else None,
-            new_status=todo.status if todo else None,
+            todo_id=todo_id,
+            old_status=status,
+            new_status=status,
             detection=detection,
         )
 
@@ -295,19 +294,19 @@ class ActionTracker:
         }
 
     def _detection_evidence(self, detection: Detection | None) -> dict[str, Any]:
-        if detection is None:
-            return {
-                "detected_keyword": None,
-                "keyword_category": None,
-                "confidence": None,
-                "context_snippet": None,
-            }
         return {
-            "detected_keyword": detection.keyword,
-            "keyword_category": detection.category,
-            "confidence": detection.confidence,
-            "context_snippet": snippet(detection.context, self.redactor),
+            **_detected(detection),
+            "context_snippet": snippet(detection.context, self.redactor) if detection else None,
         }
+
+
+def _detected(detection: Detection | None) -> dict[str, Any]:
+    """What was detected, as results and events name it (all None: nothing)."""
+    return {
+        "detected_keyword": detection.keyword if detection else None,
+        "keyword_category": detection.category if detection else None,
+        "confidence": detection.confidence if detection else None,
+    }
 
 
 def snippet(text: str, redactor: Redactor) -> str:

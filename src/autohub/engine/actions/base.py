@@ -91,6 +91,11 @@ class ActionResult:
     duration_seconds: float = 0.0
 
 
+ActionHandler = Callable[[ActionRequest], Awaitable[ActionResult]]
+"""Runs one attempt of a plug-in action kind (``gate``, ``watch``...): a component
+above the engine supplies it, so the engine never imports the component."""
+
+
 class NotSerialisable(TypeError):
     """A value that is not JSON data."""
 
@@ -191,7 +196,7 @@ async def run_action(
     request: ActionRequest,
     *,
     thread_pool: ThreadPool | None = None,
-    handler: Callable[[ActionRequest], Awaitable[ActionResult]] | None = None,
+    handler: ActionHandler | None = None,
 ) -> ActionResult:
     """Run ``request`` by its kind and say how it went; ``duration_seconds`` is wall time.
 

@@ -153,6 +153,7 @@ async def _run_in_process(request: ActionRequest, action: PythonAction) -> Actio
             "params": dict(step.params),
             "outputs": dict(step.outputs),
             "idempotency_key": step.idempotency_key,
+            "project_id": step.project_id,
         },
         "logger": step.logger.name,
         "log_level": step.logger.getEffectiveLevel(),

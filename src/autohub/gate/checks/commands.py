@@ -34,21 +34,20 @@ async def tests(target: Target, settings: GateTestsCheck) -> CheckResult:
 
 async def integration(target: Target, settings: GateIntegrationCheck) -> CheckResult:
     """The integration tests (``glob``, or the configured command) pass."""
-    command = settings.command
+    command, found_by = settings.command, {}
     if command is None:
+        found_by = {"glob": settings.glob}
         files = _integration_files(target.tree, settings.glob)
         if not files:
             return CheckResult(
                 "integration",
                 "failed",
                 f"no integration tests: nothing matches {settings.glob}",
-                {"glob": settings.glob, "files": []},
+                {**found_by, "files": []},
             )
         command = [*PYTEST, *files]
     outcome, evidence = await _run("integration", command, target, settings.timeout_seconds)
-    if settings.command is None:
-        evidence = {"glob": settings.glob, **evidence}
-    return _judge_tests("integration", outcome, evidence)
+    return _judge_tests("integration", outcome, {**found_by, **evidence})
 
 
 async def performance(target: Target, settings: GatePerformanceCheck) -> CheckResult:
