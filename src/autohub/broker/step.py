@@ -57,7 +57,7 @@ def celery_step(hub: Hub) -> ActionHandler:
     """The handler of ``celery`` steps, sending to the app of ``hub``'s ``celery:`` section."""
 
     async def run(request: ActionRequest) -> ActionResult:
-        action = parse_spec(CeleryAction, "celery", request.spec)
+        action = parse_spec(CeleryAction, "celery", request.spec, validated=request.action)
         if isinstance(action, ActionResult):
             return action
         try:

@@ -24,6 +24,7 @@ from typing import Any
 
 from autohub.clock import utcnow
 from autohub.engine.dag import Dag
+from autohub.engine.heartbeat import Heartbeat
 from autohub.engine.locking import LockRequest, acquire_all
 from autohub.engine.steps import StepOutcome, StepPlan, StepRunner, lock_requests
 from autohub.engine.templates import RenderError, render_text
@@ -77,6 +78,7 @@ class Runner:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.on_progress = on_progress
+        self._policies: dict[tuple[int, str], tuple[Automation, Policies]] = {}
 
     async def execute(self, run_id: str, automation: Automation) -> RunRecord:
         """Execute (or resume) a run to its end; returns the finished run."""
@@ -101,7 +103,15 @@ class Runner:
         return f"{run_id}:{self.owner}"
 
     def policies(self, automation: Automation, step: Step) -> Policies:
-        return merge_policies(self.defaults, automation, step)
+        """The step's policies: the project's defaults, the automation's, the step's
+        (merged once per definition and step: definitions are not changed in place)."""
+        key = (id(automation), step.id)
+        cached = self._policies.get(key)
+        if cached is not None and cached[0] is automation:
+            return cached[1]
+        policies = merge_policies(self.defaults, automation, step)
+        self._policies[key] = (automation, policies)
+        return policies
 
     def progress(self, kind: str, **data: Any) -> None:
         if self.on_progress is not None:
@@ -127,6 +137,9 @@ class _Execution:
         self.changes = RunChanges()
         self.running: dict[str, _Running] = {}
         self.task_steps: dict[asyncio.Task[StepOutcome], str] = {}
+        self.finished: list[asyncio.Task[StepOutcome]] = []
+        """Step tasks done since the loop last collected (their done-callbacks add them)."""
+        self.wakeup: asyncio.Future[None] | None = None
         self.ready: list[str] = []
         self.delayed: dict[str, datetime] = {}
         self.attempts: dict[str, int] = {}
@@ -162,7 +175,19 @@ class _Execution:
         run_locks = self._run_locks()
         self.has_run_locks = bool(run_locks)
         self.main_task = asyncio.current_task()
-        heartbeat = asyncio.create_task(self._heartbeat())
+        heartbeat = Heartbeat(
+            store=self.store,
+            run_id=run.id,
+            owner=self.runner.owner,
+            lease_seconds=self.runner.lease_seconds,
+            interval=HEARTBEAT_SECONDS,
+            loop=asyncio.get_running_loop(),
+            on_cancel_requested=self._cancel_requested,
+            on_lease_lost=self._lease_lost,
+            locks=self.runner.locks,
+            lock_holders=lambda: self.lock_holders(list(self.running)),
+        )
+        heartbeat.start()
         try:
             if run_locks and self.runner.locks is not None:
                 await acquire_all(
@@ -181,9 +206,7 @@ class _Execution:
             self.cancelled = True
             await self._stop_running()
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, LeaseLost):
-                await heartbeat
+            heartbeat.stop()
         return self._finish()
 
     def lock_holders(self, step_ids: Iterable[str] | None = None) -> list[str]:
@@ -229,16 +252,32 @@ class _Execution:
                 timeout = min(timeout, max((soonest - self.clock()).total_seconds(), 0.0))
             if self.deadline is not None:
                 timeout = min(timeout, max((self.deadline - self.clock()).total_seconds(), 0.0))
-            if not self.running:
-                await asyncio.sleep(timeout)
-                continue
-            done, _ = await asyncio.wait(
-                [item.task for item in self.running.values()],
-                timeout=timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            for task in done:
+            if not self.finished:
+                await self._wait_for_a_step(timeout)
+            finished, self.finished = self.finished, []
+            for task in finished:
                 self._collect(task)
+
+    async def _wait_for_a_step(self, timeout: float) -> None:
+        """Until a step task finishes (its done-callback wakes us) or ``timeout`` passes.
+
+        Cheaper than ``asyncio.wait`` over every running task on each turn of the loop:
+        a fan-out of n steps would add and remove n callbacks per finished step.
+        """
+        loop = asyncio.get_running_loop()
+        self.wakeup = wakeup = loop.create_future()
+        timer = loop.call_later(timeout, _wake, wakeup)
+        try:
+            await wakeup
+        finally:
+            timer.cancel()
+            self.wakeup = None
+
+    def _step_done(self, task: asyncio.Task[StepOutcome]) -> None:
+        if task in self.task_steps:
+            self.finished.append(task)
+            if self.wakeup is not None:
+                _wake(self.wakeup)
 
     # -- deciding ------------------------------------------------------------------------
 
@@ -320,6 +359,7 @@ class _Execution:
         task = asyncio.create_task(self.runner.steps.run(plan), name=f"step:{step_id}")
         self.running[step_id] = _Running(step, plan.attempt, task)
         self.task_steps[task] = step_id
+        task.add_done_callback(self._step_done)
         self.runner.progress("step_started", step_id=step_id, attempt=plan.attempt)
 
     def _collect(self, task: asyncio.Task[StepOutcome]) -> None:
@@ -390,6 +430,8 @@ class _Execution:
             now = self.clock()
             self.running.pop(step_id)
             self.task_steps.pop(item.task, None)
+            if item.task in self.finished:
+                self.finished.remove(item.task)
             self.changes.attempts.append(
                 NewAttempt(
                     step_id,
@@ -466,29 +508,22 @@ class _Execution:
             )
         )
 
-    async def _heartbeat(self) -> None:
-        main = asyncio.current_task()
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                record = self.store.renew(
-                    self.run_record.id, self.runner.owner, self.runner.lease_seconds
-                )
-            except LeaseLost:
-                # Another runner took the run over: stop our steps, record nothing more.
-                self.lease_lost = True
-                for item in self.running.values():
-                    item.task.cancel()
-                if self.main_task is not None and self.main_task is not main:
-                    self.main_task.cancel()
-                return
-            if self.runner.locks is not None:
-                for holder in self.lock_holders(self.running):
-                    self.runner.locks.renew(holder, self.runner.lease_seconds)
-            if record.cancel_requested_at is not None and not self.cancelled:
-                self.cancelled = True
-                for item in self.running.values():
-                    item.task.cancel()
+    def _lease_lost(self) -> None:
+        """The heartbeat found another runner owns the run: stop our steps, record
+        nothing more."""
+        self.lease_lost = True
+        for item in self.running.values():
+            item.task.cancel()
+        if self.main_task is not None:
+            self.main_task.cancel()
+
+    def _cancel_requested(self) -> None:
+        if not self.cancelled:
+            self.cancelled = True
+            for item in self.running.values():
+                item.task.cancel()
+            if self.wakeup is not None:
+                _wake(self.wakeup)
 
     def _finish(self) -> RunRecord:
         run, now = self.run_record, self.clock()
@@ -574,3 +609,8 @@ class _Execution:
             "detected_from": "engine",
             "evidence": {"automation": self.automation.name, **evidence},
         }
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from autohub.engine.actions.base import ActionRequest, ActionResult, Limits, failure
@@ -90,6 +91,7 @@ class StepRunner:
         self.breaker_policies = dict(breaker_policies or {})
         self.locks = locks
         self.environ = environ
+        self._static_specs: dict[int, tuple[ActionChoice, Mapping[str, Any] | None, Any]] = {}
 
     async def run(self, plan: StepPlan) -> StepOutcome:
         requests = self._lock_requests(plan)
@@ -221,13 +223,15 @@ class StepRunner:
                 f"{', '.join(sorted(self.executor.kinds))}",
                 "NotImplementedError",
             )
-        spec = choice.action.model_dump(by_alias=True)
-        try:
-            if has_templates(spec):
-                spec = render(spec, template_variables(plan))
-            spec = self._resolve_secrets(spec)
-        except (RenderError, SecretsError) as exc:
-            return failure(str(exc), type(exc).__name__)
+        spec, validated = self._static_spec(choice)
+        if spec is None:
+            spec = choice.action.model_dump(by_alias=True)
+            try:
+                if has_templates(spec):
+                    spec = render(spec, template_variables(plan))
+                spec = self._resolve_secrets(spec)
+            except (RenderError, SecretsError) as exc:
+                return failure(str(exc), type(exc).__name__)
         limits = plan.policies.limits
         request = ActionRequest(
             kind=kind,
@@ -251,8 +255,23 @@ class StepRunner:
             ),
             cwd=self.project_root,
             environ=self._environ(plan) if _needs_environ(kind, spec) else {},
+            action=validated,
         )
         return await self.executor.run(request)
+
+    def _static_spec(self, choice: ActionChoice) -> tuple[Mapping[str, Any] | None, Any]:
+        """The spec of an action with no template and no secret reference, dumped once and
+        shared by every attempt (read-only), with its validated model; (None, None) for
+        one that must be rendered for each attempt."""
+        cached = self._static_specs.get(id(choice))
+        if cached is None or cached[0] is not choice:
+            spec = choice.action.model_dump(by_alias=True)
+            if has_templates(spec) or _has_reference(spec):
+                cached = (choice, None, None)
+            else:
+                cached = (choice, MappingProxyType(spec), choice.action)
+            self._static_specs[id(choice)] = cached
+        return cached[1], cached[2]
 
     def _environ(self, plan: StepPlan) -> Mapping[str, str]:
         environ = dict(os.environ if self.environ is None else self.environ)
@@ -277,6 +296,17 @@ class StepRunner:
         if not plan.policies.concurrency or "concurrency" not in plan.step.model_fields_set:
             return []
         return lock_requests(plan.policies, template_variables(plan))
+
+
+def _has_reference(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` names a secret (``${NAME}``)."""
+    if isinstance(value, str):
+        return REFERENCE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_reference(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_reference(item) for item in value)
+    return False
 
 
 def _needs_environ(kind: str, spec: Mapping[str, Any]) -> bool:

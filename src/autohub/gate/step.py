@@ -38,7 +38,7 @@ def gate_step(hub: Hub) -> ActionHandler:
     """The handler of ``gate`` steps for the engine's executor, on ``hub``'s project."""
 
     async def run(request: ActionRequest) -> ActionResult:
-        action = parse_spec(GateAction, "gate", request.spec)
+        action = parse_spec(GateAction, "gate", request.spec, validated=request.action)
         if isinstance(action, ActionResult):
             return action
         try:

@@ -65,7 +65,7 @@ def n8n_step(hub: Hub) -> ActionHandler:
         return known[1]
 
     async def run(request: ActionRequest) -> ActionResult:
-        action = parse_spec(N8nAction, "n8n", request.spec)
+        action = parse_spec(N8nAction, "n8n", request.spec, validated=request.action)
         if isinstance(action, ActionResult):
             return action
         target = _target(hub, action, request)

@@ -21,7 +21,7 @@ def watch_step(hub: Hub) -> ActionHandler:
     """The handler of ``watch`` steps, writing to ``hub``'s store."""
 
     async def run(request: ActionRequest) -> ActionResult:
-        action = parse_spec(WatchAction, "watch", request.spec)
+        action = parse_spec(WatchAction, "watch", request.spec, validated=request.action)
         if isinstance(action, ActionResult):
             return action
         context = request.context

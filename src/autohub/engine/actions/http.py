@@ -35,7 +35,7 @@ KEPT_HEADERS = ("content-type", "content-length", "location", "retry-after")
 
 async def run(request: ActionRequest) -> ActionResult:
     """Run an http action."""
-    action = parse_spec(HttpAction, "http", request.spec)
+    action = parse_spec(HttpAction, "http", request.spec, validated=request.action)
     if isinstance(action, ActionResult):
         return action
     what = f"{action.method} {action.url}"

@@ -76,7 +76,7 @@ _AUTOHUB_PARENT = str(Path(autohub.__file__).resolve().parent.parent)
 
 async def run(request: ActionRequest, *, thread_pool: ThreadPool | None = None) -> ActionResult:
     """Run a python action; ``thread_pool`` runs sync functions (default: the loop's)."""
-    action = parse_spec(PythonAction, "python", request.spec)
+    action = parse_spec(PythonAction, "python", request.spec, validated=request.action)
     if isinstance(action, ActionResult):
         return action
     if action.isolate == "process":

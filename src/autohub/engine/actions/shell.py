@@ -58,7 +58,7 @@ def _find_program(name: str, cwd: Path, environ: dict[str, str]) -> str | None:
 
 async def run(request: ActionRequest) -> ActionResult:
     """Run a shell action."""
-    action = parse_spec(ShellAction, "shell", request.spec)
+    action = parse_spec(ShellAction, "shell", request.spec, validated=request.action)
     if isinstance(action, ActionResult):
         return action
     argv = action.argv if action.argv is not None else ["/bin/sh", "-c", action.command or ""]

@@ -12,8 +12,16 @@ from autohub.engine.actions.base import ActionResult, invalid_spec
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def parse_spec(model: type[Model], kind: str, spec: Mapping[str, Any]) -> Model | ActionResult:
-    """``spec`` as a ``model``, or a failed ``InvalidAction`` result saying what is wrong."""
+def parse_spec(
+    model: type[Model], kind: str, spec: Mapping[str, Any], *, validated: Any = None
+) -> Model | ActionResult:
+    """``spec`` as a ``model``, or a failed ``InvalidAction`` result saying what is wrong.
+
+    ``validated`` is the request's ``action``: when it is already a ``model`` (the
+    definition's own, unrendered), it is the answer and ``spec`` is not validated again.
+    """
+    if isinstance(validated, model):
+        return validated
     try:
         return model.model_validate(dict(spec))
     except ValidationError as exc:
