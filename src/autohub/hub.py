@@ -257,7 +257,7 @@ class Hub:
         import asyncio
 
         run = self.runs.get(run_id)
-        runner = self.runner(on_progress=on_progress)
+        runner = self.runner(on_progress=on_progress, alone=True)
         try:
             return asyncio.run(runner.execute(run.id, self.automation_of(run)))
         finally:
@@ -304,7 +304,9 @@ class Hub:
 
         return run
 
-    def runner(self, *, on_progress: ProgressCallback | None = None) -> Runner:
+    def runner(self, *, on_progress: ProgressCallback | None = None, alone: bool = False) -> Runner:
+        """A runner of this project's runs; ``alone`` when it executes one run at a time on
+        its event loop (see ``Runner``)."""
         from autohub.engine.executor import LocalExecutor
         from autohub.engine.runner import Runner
         from autohub.engine.steps import StepRunner
@@ -327,6 +329,7 @@ class Hub:
             locks=locks,
             lease_seconds=self.lease_seconds,
             on_progress=on_progress,
+            alone=alone,
         )
 
     def resource(self, name: str, make: Callable[[], R], close: Callable[[R], None]) -> R:

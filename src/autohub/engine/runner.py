@@ -69,7 +69,13 @@ class Runner:
         lease_seconds: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
         on_progress: ProgressCallback | None = None,
+        alone: bool = False,
     ) -> None:
+        """``alone``: this runner executes one run at a time on its event loop (``Hub.run``,
+        the CLI), so a sync python step may run on the loop's thread when nothing else
+        of the run can run meanwhile (``ActionRequest.inline``). A runner sharing its loop
+        with other runs (the server's executor) keeps every sync step on a pool thread."""
+        self.alone = alone
         self.store = store
         self.steps = steps
         self.defaults = defaults
@@ -242,8 +248,16 @@ class _Execution:
                     self._claim(step_id, now)
             self.store.apply(self.run_record.id, self.runner.owner, self.changes)
             self.changes = RunChanges()
+            alone = (
+                self.runner.alone
+                and self.deadline is None
+                and len(launch) == 1
+                and not self.running
+                and not self.ready
+                and not self.delayed
+            )
             for step_id in launch:
-                self._launch(step_id)
+                self._launch(step_id, inline=alone)
             if not self.running and not self.ready and not self.delayed:
                 return
             timeout = HEARTBEAT_SECONDS
@@ -341,7 +355,7 @@ class _Execution:
             values["idempotency_key"] = self._idempotency_key(step)
         self.changes.step(step_id, **values)
 
-    def _launch(self, step_id: str) -> None:
+    def _launch(self, step_id: str, *, inline: bool = False) -> None:
         step = self.dag.steps[step_id]
         key = self.changes.steps.get(step_id, {}).get("idempotency_key")
         plan = StepPlan(
@@ -355,6 +369,7 @@ class _Execution:
             outputs=MappingProxyType(self.outputs),
             idempotency_key=key or (self._idempotency_key(step) if step.idempotency_key else None),
             lock_holder=f"{self.runner.lock_holder(self.run_record.id)}/{step_id}",
+            inline=inline,
         )
         task = asyncio.create_task(self.runner.steps.run(plan), name=f"step:{step_id}")
         self.running[step_id] = _Running(step, plan.attempt, task)

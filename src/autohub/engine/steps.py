@@ -53,6 +53,8 @@ class StepPlan:
     idempotency_key: str | None = None
     lock_holder: str = ""
     """Who holds this step's concurrency leases (unique per runner and step)."""
+    inline: bool = False
+    """Nothing else runs beside this attempt (``ActionRequest.inline``)."""
 
 
 @dataclass
@@ -256,6 +258,7 @@ class StepRunner:
             cwd=self.project_root,
             environ=self._environ(plan) if _needs_environ(kind, spec) else {},
             action=validated,
+            inline=plan.inline,
         )
         return await self.executor.run(request)
 

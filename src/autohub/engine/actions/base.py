@@ -64,6 +64,10 @@ class ActionRequest:
     from it."""
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     """The base environment of subprocesses (a shell step's ``env`` is merged over it)."""
+    inline: bool = False
+    """The runner has nothing else to do while this attempt runs: with no timeout, a sync
+    python function may run on the runner's own thread instead of a pool thread (see
+    :mod:`autohub.engine.actions.python`)."""
     action: Any = None
     """The registry's validated action model when ``spec`` is exactly its dump (nothing
     rendered, no secret resolved): handlers take it instead of validating ``spec`` again

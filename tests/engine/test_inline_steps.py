@@ -1,0 +1,226 @@
+"""Sync python steps on the runner's own thread: only when nothing else of the run can run
+meanwhile and no timeout applies; the lease and cancellation still work (both databases)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runner_helpers import make_project, open_hub
+
+from autohub.hub import Hub
+
+THREADS = """
+import asyncio
+import threading
+import time
+
+
+def where(ctx, seconds=0):
+    started = time.monotonic()
+    time.sleep(float(seconds))
+    return {
+        "thread": threading.current_thread().name,
+        "started": started,
+        "finished": time.monotonic(),
+    }
+
+
+def nested_loop(ctx):
+    async def answer():
+        await asyncio.sleep(0)
+        return 42
+
+    return {"answer": asyncio.run(answer()), "thread": threading.current_thread().name}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TRACE_FILE", str(tmp_path / "trace.log"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def hub_for(root: Path, database_url: str, automations: str) -> Hub:
+    make_project(root, database_url, automations)
+    (root / "threads.py").write_text(THREADS)
+    return open_hub(root, database_url)
+
+
+def outputs(hub: Hub, run_id: str) -> dict[str, Any]:
+    return {step.step_id: step.output for step in hub.runs.steps(run_id)}
+
+
+def test_a_chain_of_sync_steps_without_timeouts_runs_on_the_runners_thread(
+    project: Path, database_url: str
+) -> None:
+    hub = hub_for(
+        project,
+        database_url,
+        """
+        chain:
+          steps:
+            - {id: first, python: "threads:where"}
+            - {id: second, needs: [first], python: "threads:where"}
+        """,
+    )
+    with hub:
+        run = hub.run("chain")
+        seen = outputs(hub, run.id)
+    assert run.state == "succeeded"
+    me = threading.current_thread().name
+    assert seen["first"]["thread"] == me
+    assert seen["second"]["thread"] == me
+
+
+def test_a_step_with_a_timeout_or_a_run_deadline_runs_on_a_pool_thread(
+    project: Path, database_url: str
+) -> None:
+    hub = hub_for(
+        project,
+        database_url,
+        """
+        timed_step:
+          steps:
+            - {id: only, timeout: 5s, python: "threads:where"}
+        timed_run:
+          timeout: 30s
+          steps:
+            - {id: only, python: "threads:where"}
+        """,
+    )
+    with hub:
+        step_run = hub.run("timed_step")
+        run_run = hub.run("timed_run")
+        threads = [outputs(hub, run.id)["only"]["thread"] for run in (step_run, run_run)]
+    assert [step_run.state, run_run.state] == ["succeeded", "succeeded"]
+    assert all(name.startswith("autohub-step") for name in threads), threads
+
+
+def test_parallel_sync_steps_still_run_together_on_pool_threads(
+    project: Path, database_url: str
+) -> None:
+    hub = hub_for(
+        project,
+        database_url,
+        """
+        fan:
+          steps:
+            - {id: a, python: {function: "threads:where", kwargs: {seconds: 0.4}}}
+            - {id: b, python: {function: "threads:where", kwargs: {seconds: 0.4}}}
+        """,
+    )
+    with hub:
+        run = hub.run("fan")
+        seen = outputs(hub, run.id)
+    assert run.state == "succeeded"
+    assert all(seen[s]["thread"].startswith("autohub-step") for s in "ab"), seen
+    # they overlapped: each started before the other finished
+    assert seen["a"]["started"] < seen["b"]["finished"]
+    assert seen["b"]["started"] < seen["a"]["finished"]
+
+
+def test_a_runner_that_shares_its_loop_keeps_sync_steps_on_pool_threads(
+    project: Path, database_url: str
+) -> None:
+    hub = hub_for(
+        project,
+        database_url,
+        """
+        chain:
+          steps:
+            - {id: only, python: "threads:where"}
+        """,
+    )
+    with hub:
+        run, _ = hub.start("chain")
+        runner = hub.runner()  # as the server's executor makes it
+        try:
+            finished = asyncio.run(runner.execute(run.id, hub.automation_of(run)))
+        finally:
+            runner.steps.executor.close()
+        seen = outputs(hub, run.id)
+    assert finished.state == "succeeded"
+    assert seen["only"]["thread"].startswith("autohub-step")
+
+
+def test_a_step_on_the_runners_thread_may_start_its_own_event_loop(
+    project: Path, database_url: str
+) -> None:
+    hub = hub_for(
+        project,
+        database_url,
+        """
+        nested:
+          steps:
+            - {id: only, python: "threads:nested_loop"}
+            - {id: after, needs: [only], python: "threads:where"}
+        """,
+    )
+    with hub:
+        run = hub.run("nested")
+        seen = outputs(hub, run.id)
+    assert run.state == "succeeded", run.error
+    assert seen["only"] == {"answer": 42, "thread": threading.current_thread().name}
+
+
+def test_the_lease_is_kept_while_a_step_blocks_the_runners_thread(
+    project: Path, database_url: str
+) -> None:
+    hub = hub_for(
+        project,
+        database_url,
+        """
+        long:
+          steps:
+            - {id: only, python: {function: "threads:where", kwargs: {seconds: 2.5}}}
+        """,
+    )
+    with hub:
+        hub.lease_seconds = 1.0
+        run, _ = hub.start("long")
+        taken: list[object] = []
+
+        def other_runner() -> None:
+            time.sleep(1.8)  # past the lease of the claim, had nobody renewed it
+            taken.append(hub.runs.claim(run.id, "another-runner", 1.0))
+
+        thief = threading.Thread(target=other_runner)
+        thief.start()
+        finished = hub.execute(run.id)
+        thief.join()
+        seen = outputs(hub, run.id)
+        attempts = hub.runs.attempts(run.id)
+    assert seen["only"]["thread"] == threading.current_thread().name
+    assert taken == [None]  # the heartbeat's thread renewed the lease meanwhile
+    assert finished.state == "succeeded"
+    assert len(attempts) == 1
+
+
+def test_a_cancel_during_a_step_on_the_runners_thread_stops_the_run_after_it(
+    project: Path, database_url: str
+) -> None:
+    hub = hub_for(
+        project,
+        database_url,
+        """
+        chain:
+          steps:
+            - {id: first, python: {function: "threads:where", kwargs: {seconds: 1.2}}}
+            - {id: second, needs: [first], python: "threads:where"}
+        """,
+    )
+    with hub:
+        run, _ = hub.start("chain")
+        canceller = threading.Timer(0.3, hub.cancel, args=(run.id,))
+        canceller.start()
+        finished = hub.execute(run.id)
+        canceller.join()
+        steps = {step.step_id: step.state for step in hub.runs.steps(run.id)}
+    assert finished.state == "cancelled"
+    assert steps == {"first": "succeeded", "second": "cancelled"}
