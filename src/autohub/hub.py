@@ -8,6 +8,7 @@ The library face of autohub (the CLI is a thin layer over it)::
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
@@ -117,7 +118,7 @@ class Hub:
                 version=definition.version,
                 project_id=definition.automation.project or self.project,
                 source=definition.source,
-                content=self._stored_content(definition),
+                content=functools.partial(self._stored_content, definition),
             )
             for definition in chosen
         ]
@@ -143,7 +144,7 @@ class Hub:
         stored = self._contents.get(key)
         if stored is None:
             stored = self._contents[key] = evidence.encode(
-                definition.automation.content(),
+                definition.content,
                 f"{definition.name}.content",
                 self.events.redactor,
                 max_bytes=sys.maxsize,

@@ -78,3 +78,52 @@ def test_hub_records_loaded_definitions_redacted(
         with hub.database.connect() as connection:
             count = connection.execute(sa.text("SELECT count(*) FROM definitions")).scalar()
         assert count == 1
+
+
+def test_a_version_already_stored_is_not_encoded_again(
+    database_url: str, tmp_path: Path, write: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(
+        "autohub.yaml",
+        """
+        project: acme
+        automations:
+          notify:
+            steps:
+              - {id: post, shell: [echo, hi]}
+        """,
+    )
+    monkeypatch.setenv("AUTOHUB_DATABASE_URL", database_url)
+    with Hub.from_config(tmp_path / "autohub.yaml") as first:
+        from autohub.store import migrations
+
+        migrations.upgrade(first.database)
+        assert first.record_definitions() == ["notify"]
+        (stored,) = first.definitions.history("notify")
+
+    encoded: list[str] = []
+    original = Hub._stored_content
+
+    def counting(self: Hub, definition: object) -> object:
+        encoded.append(getattr(definition, "name", "?"))
+        return original(self, definition)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Hub, "_stored_content", counting)
+    with Hub.from_config(tmp_path / "autohub.yaml") as later:  # another process, same version
+        assert later.record_definitions() == []
+        (again,) = later.definitions.history("notify")
+        write(
+            "autohub.yaml",
+            """
+            project: acme
+            automations:
+              notify:
+                steps:
+                  - {id: post, shell: [echo, changed]}
+            """,
+        )
+    with Hub.from_config(tmp_path / "autohub.yaml") as changed:
+        assert changed.record_definitions() == ["notify"]
+    assert encoded == ["notify"]  # only the new version's content was encoded
+    assert again.last_seen_at >= stored.last_seen_at
+    assert again.content == stored.content

@@ -26,6 +26,7 @@ from autohub.registry.models import (
     Automation,
     ProjectDefaults,
     Step,
+    content_version,
     effective_policies,
     step_graph_problems,
 )
@@ -52,9 +53,15 @@ class Definition:
         return self.automation.name
 
     @cached_property
+    def content(self) -> dict[str, Any]:
+        """The normalised content (``Automation.content``), computed once (the definition
+        is immutable)."""
+        return self.automation.content()
+
+    @cached_property
     def version(self) -> str:
-        """The content hash, computed once (the definition is immutable)."""
-        return self.automation.version
+        """The content hash (``Automation.version``), computed once."""
+        return content_version(self.content)
 
 
 @dataclass

@@ -53,7 +53,7 @@ def automation_routes(router: APIRouter, hub: Hub, grant: Grant) -> None:
         """One automation with its normalised content."""
         token = await grant(request, "viewer")
         definition = visible_automation(hub, token, name)
-        return {**_automation(definition, hub), "content": definition.automation.content()}
+        return {**_automation(definition, hub), "content": definition.content}
 
 
 def _automation(definition: Any, hub: Hub) -> dict[str, Any]:

@@ -38,8 +38,12 @@ class SeenDefinition:
     version: str
     project_id: str
     source: str
-    content: dict[str, Any] | StoredJson
-    """Redacted content: JSON data, or its text from ``evidence.encode``."""
+    content: dict[str, Any] | StoredJson | Callable[[], StoredJson]
+    """Redacted content: JSON data, or its text from ``evidence.encode``, or a function
+    that gives that text, called only when the version is new to the store."""
+
+    def stored_content(self) -> dict[str, Any] | StoredJson:
+        return self.content() if callable(self.content) else self.content
 
 
 class DefinitionStore:
@@ -72,7 +76,7 @@ class DefinitionStore:
                         "version": item.version,
                         "project_id": item.project_id,
                         "source": item.source,
-                        "content": item.content,
+                        "content": item.stored_content(),
                         "first_seen_at": now,
                         "last_seen_at": now,
                     }
