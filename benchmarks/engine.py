@@ -150,8 +150,10 @@ NOOP_STEPS = {
     "sync": "def step(ctx):\n    return None\n",
     "async": "async def step(ctx):\n    return None\n",
 }
-"""autohub's no-op step: ``def`` runs in the executor's thread pool (a thread round trip
-per step), ``async def`` is awaited on the event loop."""
+"""autohub's no-op step: ``def`` runs on the runner's own thread in the chains A and B
+(``Hub.run`` executes one run, the steps have no timeout and nothing else of the run can
+run meanwhile) and in the executor's thread pool in the fan-out C; ``async def`` is
+awaited on the event loop."""
 
 
 def write_autohub_project(root: Path, workload: str, steps: int) -> int:
@@ -790,7 +792,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--step-kind",
         choices=sorted(NOOP_STEPS),
         default="sync",
-        help="autohub's no-op step: def (thread pool, the default) or async def (event loop)",
+        help="autohub's no-op step: def (the default: the runner's thread in a chain, the "
+        "thread pool in the fan-out) or async def (event loop)",
     )
     # The worker side (internal).
     parser.add_argument("--worker", nargs=2, metavar=("SYSTEM", "WORKLOAD"), help=argparse.SUPPRESS)
