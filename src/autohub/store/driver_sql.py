@@ -93,8 +93,14 @@ class DriverSql:
 
 
 def adapt(adapters: Sequence[Adapter], values: Sequence[Any]) -> tuple[Any, ...]:
-    """``values`` as the driver takes them."""
-    return tuple(adapter(value) for adapter, value in zip(adapters, values, strict=True))
+    """``values`` as the driver takes them (a list comprehension, and no call for the
+    values taken as they are: this runs for every value the engine writes)."""
+    return tuple(
+        [
+            value if adapter is same else adapter(value)
+            for adapter, value in zip(adapters, values, strict=True)
+        ]
+    )
 
 
 @lru_cache(maxsize=256)

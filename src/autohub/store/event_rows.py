@@ -206,6 +206,8 @@ def sqlite_time(moment: datetime | None) -> str | None:
     """A time as SQLAlchemy's SQLite DateTime stores it (naive UTC text)."""
     if moment is None:
         return None
+    if moment.tzinfo is UTC:  # the engine's clock: the offset is known to be zero
+        return moment.isoformat(" ", "microseconds")[:-6]  # without "+00:00"
     if moment.tzinfo is None:
         raise ValueError("naive datetime: give a timezone-aware datetime")
     if moment.utcoffset():
