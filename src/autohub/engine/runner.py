@@ -30,7 +30,7 @@ from autohub.engine.steps import StepOutcome, StepPlan, StepRunner, lock_request
 from autohub.engine.templates import RenderError, render_text
 from autohub.errors import AutohubError
 from autohub.registry.models import Automation, Step
-from autohub.registry.policies import Policies, merge_policies
+from autohub.registry.policies import POLICY_FIELDS, Policies, merge_policies
 from autohub.store.locks import LockStore
 from autohub.store.runs import LeaseLost, NewAttempt, RunChanges, RunRecord, RunStore
 
@@ -84,7 +84,7 @@ class Runner:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.on_progress = on_progress
-        self._policies: dict[tuple[int, str], tuple[Automation, Policies]] = {}
+        self._policies: dict[tuple[int, str | None], tuple[Automation, Policies]] = {}
 
     async def execute(self, run_id: str, automation: Automation) -> RunRecord:
         """Execute (or resume) a run to its end; returns the finished run."""
@@ -110,12 +110,14 @@ class Runner:
 
     def policies(self, automation: Automation, step: Step) -> Policies:
         """The step's policies: the project's defaults, the automation's, the step's
-        (merged once per definition and step: definitions are not changed in place)."""
-        key = (id(automation), step.id)
+        (merged once per definition and step: definitions are not changed in place). A step
+        that sets no policy of its own shares its automation's."""
+        own = not step.model_fields_set.isdisjoint(POLICY_FIELDS)
+        key = (id(automation), step.id if own else None)
         cached = self._policies.get(key)
         if cached is not None and cached[0] is automation:
             return cached[1]
-        policies = merge_policies(self.defaults, automation, step)
+        policies = merge_policies(self.defaults, automation, *((step,) if own else ()))
         self._policies[key] = (automation, policies)
         return policies
 
