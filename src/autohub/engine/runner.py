@@ -26,7 +26,13 @@ from autohub.clock import utcnow
 from autohub.engine.dag import Dag
 from autohub.engine.heartbeat import Heartbeat
 from autohub.engine.locking import LockRequest, acquire_all
-from autohub.engine.steps import StepOutcome, StepPlan, StepRunner, lock_requests
+from autohub.engine.steps import (
+    CACHED_DEFINITION_PARTS,
+    StepOutcome,
+    StepPlan,
+    StepRunner,
+    lock_requests,
+)
 from autohub.engine.templates import RenderError, render_text
 from autohub.errors import AutohubError
 from autohub.registry.models import Automation, Step
@@ -118,6 +124,8 @@ class Runner:
         if cached is not None and cached[0] is automation:
             return cached[1]
         policies = merge_policies(self.defaults, automation, *((step,) if own else ()))
+        if len(self._policies) >= CACHED_DEFINITION_PARTS:  # definitions reloaded
+            self._policies.clear()
         self._policies[key] = (automation, policies)
         return policies
 

@@ -70,6 +70,11 @@ class StepOutcome:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
+CACHED_DEFINITION_PARTS = 4096
+"""How many actions (or steps' policies) a long-lived runner keeps derived forms of; the
+cache starts again past it (a server whose definitions were reloaded many times)."""
+
+
 class StepRunner:
     """Runs step attempts through an executor, with the step's policies around them."""
 
@@ -273,6 +278,8 @@ class StepRunner:
                 cached = (choice, None, None)
             else:
                 cached = (choice, MappingProxyType(spec), choice.action)
+            if len(self._static_specs) >= CACHED_DEFINITION_PARTS:  # definitions reloaded
+                self._static_specs.clear()
             self._static_specs[id(choice)] = cached
         return cached[1], cached[2]
 
