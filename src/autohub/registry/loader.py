@@ -52,15 +52,16 @@ class Definition:
     def name(self) -> str:
         return self.automation.name
 
-    @cached_property
+    @property
     def content(self) -> dict[str, Any]:
-        """The normalised content (``Automation.content``), computed once (the definition
-        is immutable)."""
+        """The normalised content (``Automation.content``): made on each call, not kept (a
+        large definition's is megabytes; the version below is what is kept)."""
         return self.automation.content()
 
     @cached_property
     def version(self) -> str:
-        """The content hash (``Automation.version``), computed once."""
+        """The content hash (``Automation.version``), computed once (the definition is
+        immutable)."""
         return content_version(self.content)
 
 
