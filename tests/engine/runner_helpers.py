@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from autohub.hub import Hub
 from autohub.store import migrations
@@ -13,6 +14,7 @@ JOBS = '''
 import asyncio
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +54,25 @@ async def async_sleep(ctx, seconds=30):
 
 def upstream(ctx):
     return {"seen": dict(ctx.outputs)}
+
+
+def where(ctx, seconds=0):
+    """Which thread ran the step, and when."""
+    started = time.monotonic()
+    time.sleep(float(seconds))
+    return {
+        "thread": threading.current_thread().name,
+        "started": started,
+        "finished": time.monotonic(),
+    }
+
+
+def nested_loop(ctx):
+    async def answer():
+        await asyncio.sleep(0)
+        return 42
+
+    return {"answer": asyncio.run(answer()), "thread": threading.current_thread().name}
 '''
 
 
@@ -65,6 +86,17 @@ def make_project(root: Path, database_url: str, automations: str, *, extra: str 
         hub.config.settings.database_url = database_url
         migrations.upgrade(hub.database)
     return root / "autohub.yaml"
+
+
+def project_hub(root: Path, database_url: str, automations: str, extra: str = "") -> Hub:
+    """``make_project``, then a hub on it."""
+    make_project(root, database_url, automations, extra=extra)
+    return open_hub(root, database_url)
+
+
+def step_outputs(hub: Hub, run_id: str) -> dict[str, Any]:
+    """Step id -> that step's output, for a run."""
+    return {step.step_id: step.output for step in hub.runs.steps(run_id)}
 
 
 def open_hub(root: Path, database_url: str) -> Hub:

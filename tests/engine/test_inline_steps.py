@@ -7,36 +7,9 @@ import asyncio
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from runner_helpers import make_project, open_hub
-
-from autohub.hub import Hub
-
-THREADS = """
-import asyncio
-import threading
-import time
-
-
-def where(ctx, seconds=0):
-    started = time.monotonic()
-    time.sleep(float(seconds))
-    return {
-        "thread": threading.current_thread().name,
-        "started": started,
-        "finished": time.monotonic(),
-    }
-
-
-def nested_loop(ctx):
-    async def answer():
-        await asyncio.sleep(0)
-        return 42
-
-    return {"answer": asyncio.run(answer()), "thread": threading.current_thread().name}
-"""
+from runner_helpers import project_hub, step_outputs
 
 
 @pytest.fixture
@@ -46,32 +19,22 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def hub_for(root: Path, database_url: str, automations: str) -> Hub:
-    make_project(root, database_url, automations)
-    (root / "threads.py").write_text(THREADS)
-    return open_hub(root, database_url)
-
-
-def outputs(hub: Hub, run_id: str) -> dict[str, Any]:
-    return {step.step_id: step.output for step in hub.runs.steps(run_id)}
-
-
 def test_a_chain_of_sync_steps_without_timeouts_runs_on_the_runners_thread(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
         chain:
           steps:
-            - {id: first, python: "threads:where"}
-            - {id: second, needs: [first], python: "threads:where"}
+            - {id: first, python: "jobs:where"}
+            - {id: second, needs: [first], python: "jobs:where"}
         """,
     )
     with hub:
         run = hub.run("chain")
-        seen = outputs(hub, run.id)
+        seen = step_outputs(hub, run.id)
     assert run.state == "succeeded"
     me = threading.current_thread().name
     assert seen["first"]["thread"] == me
@@ -81,23 +44,23 @@ def test_a_chain_of_sync_steps_without_timeouts_runs_on_the_runners_thread(
 def test_a_step_with_a_timeout_or_a_run_deadline_runs_on_a_pool_thread(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
         timed_step:
           steps:
-            - {id: only, timeout: 5s, python: "threads:where"}
+            - {id: only, timeout: 5s, python: "jobs:where"}
         timed_run:
           timeout: 30s
           steps:
-            - {id: only, python: "threads:where"}
+            - {id: only, python: "jobs:where"}
         """,
     )
     with hub:
         step_run = hub.run("timed_step")
         run_run = hub.run("timed_run")
-        threads = [outputs(hub, run.id)["only"]["thread"] for run in (step_run, run_run)]
+        threads = [step_outputs(hub, run.id)["only"]["thread"] for run in (step_run, run_run)]
     assert [step_run.state, run_run.state] == ["succeeded", "succeeded"]
     assert all(name.startswith("autohub-step") for name in threads), threads
 
@@ -105,19 +68,19 @@ def test_a_step_with_a_timeout_or_a_run_deadline_runs_on_a_pool_thread(
 def test_parallel_sync_steps_still_run_together_on_pool_threads(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
         fan:
           steps:
-            - {id: a, python: {function: "threads:where", kwargs: {seconds: 0.4}}}
-            - {id: b, python: {function: "threads:where", kwargs: {seconds: 0.4}}}
+            - {id: a, python: {function: "jobs:where", kwargs: {seconds: 0.4}}}
+            - {id: b, python: {function: "jobs:where", kwargs: {seconds: 0.4}}}
         """,
     )
     with hub:
         run = hub.run("fan")
-        seen = outputs(hub, run.id)
+        seen = step_outputs(hub, run.id)
     assert run.state == "succeeded"
     assert all(seen[s]["thread"].startswith("autohub-step") for s in "ab"), seen
     # they overlapped: each started before the other finished
@@ -128,13 +91,13 @@ def test_parallel_sync_steps_still_run_together_on_pool_threads(
 def test_a_runner_that_shares_its_loop_keeps_sync_steps_on_pool_threads(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
         chain:
           steps:
-            - {id: only, python: "threads:where"}
+            - {id: only, python: "jobs:where"}
         """,
     )
     with hub:
@@ -144,7 +107,7 @@ def test_a_runner_that_shares_its_loop_keeps_sync_steps_on_pool_threads(
             finished = asyncio.run(runner.execute(run.id, hub.automation_of(run)))
         finally:
             runner.steps.executor.close()
-        seen = outputs(hub, run.id)
+        seen = step_outputs(hub, run.id)
     assert finished.state == "succeeded"
     assert seen["only"]["thread"].startswith("autohub-step")
 
@@ -152,19 +115,19 @@ def test_a_runner_that_shares_its_loop_keeps_sync_steps_on_pool_threads(
 def test_a_step_on_the_runners_thread_may_start_its_own_event_loop(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
         nested:
           steps:
-            - {id: only, python: "threads:nested_loop"}
-            - {id: after, needs: [only], python: "threads:where"}
+            - {id: only, python: "jobs:nested_loop"}
+            - {id: after, needs: [only], python: "jobs:where"}
         """,
     )
     with hub:
         run = hub.run("nested")
-        seen = outputs(hub, run.id)
+        seen = step_outputs(hub, run.id)
     assert run.state == "succeeded", run.error
     assert seen["only"] == {"answer": 42, "thread": threading.current_thread().name}
 
@@ -172,13 +135,13 @@ def test_a_step_on_the_runners_thread_may_start_its_own_event_loop(
 def test_the_lease_is_kept_while_a_step_blocks_the_runners_thread(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
         long:
           steps:
-            - {id: only, python: {function: "threads:where", kwargs: {seconds: 2.5}}}
+            - {id: only, python: {function: "jobs:where", kwargs: {seconds: 2.5}}}
         """,
     )
     with hub:
@@ -194,7 +157,7 @@ def test_the_lease_is_kept_while_a_step_blocks_the_runners_thread(
         thief.start()
         finished = hub.execute(run.id)
         thief.join()
-        seen = outputs(hub, run.id)
+        seen = step_outputs(hub, run.id)
         attempts = hub.runs.attempts(run.id)
     assert seen["only"]["thread"] == threading.current_thread().name
     assert taken == [None]  # the heartbeat's thread renewed the lease meanwhile
@@ -205,14 +168,14 @@ def test_the_lease_is_kept_while_a_step_blocks_the_runners_thread(
 def test_a_cancel_during_a_step_on_the_runners_thread_stops_the_run_after_it(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
         chain:
           steps:
-            - {id: first, python: {function: "threads:where", kwargs: {seconds: 1.2}}}
-            - {id: second, needs: [first], python: "threads:where"}
+            - {id: first, python: {function: "jobs:where", kwargs: {seconds: 1.2}}}
+            - {id: second, needs: [first], python: "jobs:where"}
         """,
     )
     with hub:
@@ -222,5 +185,7 @@ def test_a_cancel_during_a_step_on_the_runners_thread_stops_the_run_after_it(
         finished = hub.execute(run.id)
         canceller.join()
         steps = {step.step_id: step.state for step in hub.runs.steps(run.id)}
+        first = step_outputs(hub, run.id)["first"]
+    assert first["thread"] == threading.current_thread().name
     assert finished.state == "cancelled"
     assert steps == {"first": "succeeded", "second": "cancelled"}

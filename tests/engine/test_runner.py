@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runner_helpers import make_project, open_hub, trace_lines
+from runner_helpers import open_hub, project_hub, trace_lines
 
 from autohub.errors import InvalidInput
 from autohub.hub import Hub
@@ -18,17 +18,12 @@ def project(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) 
     return tmp_path
 
 
-def hub_for(root: Path, database_url: str, automations: str, extra: str = "") -> Hub:
-    make_project(root, database_url, automations, extra=extra)
-    return open_hub(root, database_url)
-
-
 def events_of(hub: Hub, run_id: str) -> list[tuple[str, str]]:
     return [(e.event_type, e.status) for e in hub.events.correlate(run_id=run_id)]
 
 
 def test_steps_run_in_needs_order_and_see_earlier_outputs(project: Path, database_url: str) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
@@ -63,7 +58,7 @@ def test_steps_run_in_needs_order_and_see_earlier_outputs(project: Path, databas
 def test_a_failing_step_skips_its_dependents_and_fails_the_run(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
@@ -92,7 +87,7 @@ def test_a_failing_step_skips_its_dependents_and_fails_the_run(
 
 
 def test_retries_follow_the_stored_schedule(project: Path, database_url: str) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
@@ -127,7 +122,7 @@ def test_retries_follow_the_stored_schedule(project: Path, database_url: str) ->
 
 
 def test_an_error_not_in_retry_on_is_not_retried(project: Path, database_url: str) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
@@ -147,7 +142,7 @@ def test_an_error_not_in_retry_on_is_not_retried(project: Path, database_url: st
 def test_the_fallback_chain_runs_in_order_until_one_succeeds(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
@@ -188,7 +183,7 @@ def test_the_fallback_chain_runs_in_order_until_one_succeeds(
 
 
 def test_the_same_idempotency_key_returns_the_same_run(project: Path, database_url: str) -> None:
-    hub = hub_for(project, database_url, 'once:\n  steps: [{id: a, python: "jobs:trace"}]\n')
+    hub = project_hub(project, database_url, 'once:\n  steps: [{id: a, python: "jobs:trace"}]\n')
     with hub:
         first = hub.run("once", idempotency_key="deploy-42")
         second = hub.run("once", idempotency_key="deploy-42")
@@ -197,7 +192,7 @@ def test_the_same_idempotency_key_returns_the_same_run(project: Path, database_u
 
 
 def test_bad_params_are_listed_before_anything_runs(project: Path, database_url: str) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
@@ -219,7 +214,7 @@ def test_bad_params_are_listed_before_anything_runs(project: Path, database_url:
 def test_independent_steps_run_in_parallel_up_to_max_parallel(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
@@ -245,7 +240,7 @@ def test_independent_steps_run_in_parallel_up_to_max_parallel(
 
 
 def test_a_run_timeout_stops_the_run(project: Path, database_url: str) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """
@@ -268,7 +263,7 @@ def test_a_run_timeout_stops_the_run(project: Path, database_url: str) -> None:
 def test_a_step_whose_idempotency_key_has_a_result_is_not_run_again(
     project: Path, database_url: str
 ) -> None:
-    hub = hub_for(
+    hub = project_hub(
         project,
         database_url,
         """

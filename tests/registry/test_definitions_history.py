@@ -112,18 +112,20 @@ def test_a_version_already_stored_is_not_encoded_again(
     with Hub.from_config(tmp_path / "autohub.yaml") as later:  # another process, same version
         assert later.record_definitions() == []
         (again,) = later.definitions.history("notify")
-        write(
-            "autohub.yaml",
-            """
-            project: acme
-            automations:
-              notify:
-                steps:
-                  - {id: post, shell: [echo, changed]}
-            """,
-        )
+    assert encoded == []  # the stored version was only seen again
+    assert again.last_seen_at > stored.last_seen_at
+    assert again.content == stored.content
+
+    write(
+        "autohub.yaml",
+        """
+        project: acme
+        automations:
+          notify:
+            steps:
+              - {id: post, shell: [echo, changed]}
+        """,
+    )
     with Hub.from_config(tmp_path / "autohub.yaml") as changed:
         assert changed.record_definitions() == ["notify"]
     assert encoded == ["notify"]  # only the new version's content was encoded
-    assert again.last_seen_at >= stored.last_seen_at
-    assert again.content == stored.content

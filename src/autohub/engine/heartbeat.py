@@ -77,18 +77,25 @@ class Heartbeat:
             except AutohubError as exc:  # the store is unreachable: the next beat retries
                 logger.warning("run %s: cannot renew its lease: %s", self.run_id, exc)
                 continue
+            except Exception:  # a bug must not end the heartbeat (and lose the run) silently
+                logger.exception("run %s: renewing its lease failed", self.run_id)
+                continue
             if self.locks is not None:
                 for holder in self.lock_holders():
                     try:
                         self.locks.renew(holder, self.lease_seconds)
-                    except AutohubError as exc:
+                    except Exception as exc:
                         logger.warning("run %s: cannot renew lock %s: %s", self.run_id, holder, exc)
             if record.cancel_requested_at is not None and not cancel_reported:
                 cancel_reported = True
                 self._report(self.on_cancel_requested)
 
     def _report(self, callback: Callable[[], None]) -> None:
-        if self._stopping.is_set():
-            return
         with contextlib.suppress(RuntimeError):  # the loop is closed: the run is over
-            self.loop.call_soon_threadsafe(callback)
+            self.loop.call_soon_threadsafe(self._deliver, callback)
+
+    def _deliver(self, callback: Callable[[], None]) -> None:
+        """On the loop: ``callback``, unless the heartbeat was stopped meanwhile (the run
+        is over; a late report must not cancel whatever its caller runs next)."""
+        if not self._stopping.is_set():
+            callback()

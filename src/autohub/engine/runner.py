@@ -118,14 +118,21 @@ class Runner:
         """The step's policies: the project's defaults, the automation's, the step's
         (merged once per definition and step: definitions are not changed in place). A step
         that sets no policy of its own shares its automation's."""
-        own = not step.model_fields_set.isdisjoint(POLICY_FIELDS)
-        key = (id(automation), step.id if own else None)
+        key = (id(automation), step.id)
         cached = self._policies.get(key)
         if cached is not None and cached[0] is automation:
             return cached[1]
-        policies = merge_policies(self.defaults, automation, *((step,) if own else ()))
+        if step.model_fields_set.isdisjoint(POLICY_FIELDS):
+            shared = self._policies.get((id(automation), None))
+            if shared is None or shared[0] is not automation:
+                shared = (automation, merge_policies(self.defaults, automation))
+            policies = shared[1]
+        else:
+            shared, policies = None, merge_policies(self.defaults, automation, step)
         if len(self._policies) >= CACHED_DEFINITION_PARTS:  # definitions reloaded
             self._policies.clear()
+        if shared is not None:
+            self._policies[(id(automation), None)] = shared
         self._policies[key] = (automation, policies)
         return policies
 

@@ -26,7 +26,6 @@ from autohub.registry.models import (
     Automation,
     ProjectDefaults,
     Step,
-    content_version,
     effective_policies,
     step_graph_problems,
 )
@@ -62,7 +61,7 @@ class Definition:
     def version(self) -> str:
         """The content hash (``Automation.version``), computed once (the definition is
         immutable)."""
-        return content_version(self.content)
+        return self.automation.version
 
 
 @dataclass

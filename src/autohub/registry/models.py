@@ -101,13 +101,8 @@ class Automation(Policies):
     @property
     def version(self) -> str:
         """A hash of the normalised content: equal definitions have equal versions."""
-        return content_version(self.content())
-
-
-def content_version(content: dict[str, Any]) -> str:
-    """The version of a definition's normalised ``content``: a hash of its canonical JSON."""
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 GraphProblem = tuple[tuple[str | int, ...], str]

@@ -61,7 +61,9 @@ class DefinitionStore:
         table = definitions
         keys = [(item.name, item.version) for item in seen]
         try:
-            with self.database.begin() as connection:
+            # Which versions are new is read first, so that their content (megabytes for
+            # a large definition) is encoded outside the write transaction.
+            with self.database.connect() as connection:
                 existing = {
                     (row.name, row.version)
                     for row in connection.execute(
@@ -70,20 +72,21 @@ class DefinitionStore:
                         )
                     )
                 }
-                new_rows = [
-                    {
-                        "name": item.name,
-                        "version": item.version,
-                        "project_id": item.project_id,
-                        "source": item.source,
-                        "content": item.stored_content(),
-                        "first_seen_at": now,
-                        "last_seen_at": now,
-                    }
-                    for item in seen
-                    if (item.name, item.version) not in existing
-                ]
-                if new_rows:
+            new_rows = [
+                {
+                    "name": item.name,
+                    "version": item.version,
+                    "project_id": item.project_id,
+                    "source": item.source,
+                    "content": item.stored_content(),
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                for item in seen
+                if (item.name, item.version) not in existing
+            ]
+            with self.database.begin() as connection:
+                if new_rows:  # a version another process stored meanwhile is kept as it is
                     connection.execute(self.database.insert_ignoring_duplicates(table), new_rows)
                 if existing:
                     connection.execute(

@@ -223,11 +223,15 @@ class RunStore:
     def _insert_steps(self, connection: sa.Connection, steps: list[dict[str, Any]]) -> None:
         """The new runs' step rows, on the driver's cursor (a run of 1,000 steps inserts
         1,000 rows: SQLAlchemy's bookkeeping per row would cost more than the insert)."""
-        statement, _ = driver_sql.for_dialect(self.database.dialect).insert(
+        statement, adapters = driver_sql.for_dialect(self.database.dialect).insert(
             run_steps, _NEW_STEP_COLUMNS
-        )  # no value needs adapting: text and integers
+        )
         driver_sql.driver_cursor(connection).executemany(
-            statement, [tuple(step[name] for name in _NEW_STEP_COLUMNS) for step in steps]
+            statement,
+            [
+                driver_sql.adapt(adapters, [step[name] for name in _NEW_STEP_COLUMNS])
+                for step in steps
+            ],
         )
 
     def _create_or_error(self, new: NewRun) -> tuple[RunRecord, bool] | AutohubError:
