@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import project_helpers
 from autohub.broker.step import close_client
 from autohub.engine.actions.base import ActionRequest
 from autohub.engine.context import StepContext
@@ -20,13 +21,10 @@ PROJECT = "web"
 def open_project(root: Path, database_url: str, broker_url: str, config: str = "") -> Hub:
     """A Hub on project PROJECT in ``root`` whose ``celery:`` broker is ``broker_url``, on an
     already migrated database; ``config`` is added to autohub.yaml."""
-    body = textwrap.dedent(config).strip()
-    (root / "autohub.yaml").write_text(
-        f"project: {PROJECT}\nmodules: []\ncelery: {{broker_url: '{broker_url}'}}\n{body}\n"
+    celery = f"celery: {{broker_url: '{broker_url}'}}\n"
+    return project_helpers.open_project(
+        root, database_url, PROJECT, celery + textwrap.dedent(config).strip()
     )
-    hub = Hub.from_config(root / "autohub.yaml")
-    hub.config.settings.database_url = database_url
-    return hub
 
 
 def closed_port_url() -> str:

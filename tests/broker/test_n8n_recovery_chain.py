@@ -12,10 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "n8n"))
 
-from n8n_helpers import TaskServer, closed_port, events_of, open_project
+from n8n_helpers import TaskServer, closed_port, open_project
 
 from autohub.hub import Hub
 from autohub.store.database import Database
+from project_helpers import events_of
 
 CONFIG = """
 n8n:

@@ -176,6 +176,8 @@ def test_a_successful_bash_call_completes_the_todo_in_progress_on_both_routes(
     last = last_event_id(read_db, project)
     (first,) = add_todos(project, "Run the test suite")
     assert hook(cli, bash)[:2] == (0, "")
+    cached = project.path(".autohub/hook-settings.json").is_file()
+    assert cached == project.database_url.startswith("sqlite")  # the next call's fast start
     (second,) = add_todos(project, "Run the test suite again")
     assert hook(cli, bash)[:2] == (0, "")
     completed = [e for e in events_after(read_db, project, last) if e["event_type"] != "todo.added"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,9 +14,9 @@ from typing import Any
 
 import pytest
 
+import project_helpers
 from autohub.hub import Hub
 from autohub.n8n.events import FAILURE_EVIDENCE_KEYS
-from autohub.store.events import Event, EventFilter, EventStore
 
 PROJECT = "media"
 N8N_URL_ENV = "AUTOHUB_TEST_N8N_URL"
@@ -41,22 +40,8 @@ def n8n_url() -> str:
 def open_project(root: Path, database_url: str, config: str) -> Hub:
     """A Hub on project PROJECT in ``root``: autohub.yaml holds ``config``; the secrets file
     holds N8N_TOKEN (the right token) and N8N_WRONG_TOKEN."""
-    secrets = root / "secrets.env"
-    secrets.write_text(f"N8N_TOKEN={AUTH_TOKEN}\nN8N_WRONG_TOKEN={WRONG_TOKEN}\n")
-    secrets.chmod(0o600)
-    body = textwrap.dedent(config).strip()
-    (root / "autohub.yaml").write_text(
-        f"project: {PROJECT}\nsecrets_file: secrets.env\nmodules: []\n{body}\n"
-    )
-    hub = Hub.from_config(root / "autohub.yaml")
-    hub.config.settings.database_url = database_url
-    return hub
-
-
-def events_of(events: EventStore, *event_types: str) -> list[Event]:
-    """The stored events of these types, oldest first."""
-    page = events.query(EventFilter(event_types=event_types), limit=1000)
-    return list(reversed(page.events))
+    secrets = {"N8N_TOKEN": AUTH_TOKEN, "N8N_WRONG_TOKEN": WRONG_TOKEN}
+    return project_helpers.open_project(root, database_url, PROJECT, config, secrets=secrets)
 
 
 @contextmanager

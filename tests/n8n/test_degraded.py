@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from n8n_helpers import EVIDENCE_KEYS, closed_port, events_of, open_project
+from n8n_helpers import EVIDENCE_KEYS, closed_port, open_project
 from sqlalchemy.engine import make_url
 
 from autohub.n8n.direct import first_attempt, step_runner
 from autohub.store.database import Database
+from project_helpers import events_of
 
 
 @pytest.fixture

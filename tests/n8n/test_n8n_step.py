@@ -14,7 +14,6 @@ from n8n_helpers import (
     PROJECT,
     WRONG_TOKEN,
     TaskServer,
-    events_of,
     open_project,
 )
 
@@ -22,6 +21,7 @@ from autohub.hub import Hub
 from autohub.n8n.breaker import breaker_name, breaker_settings
 from autohub.store.database import Database
 from autohub.store.events import Event
+from project_helpers import events_of
 
 CONFIG = """
 n8n:

@@ -18,6 +18,7 @@ from watcher_helpers import (
 )
 
 from autohub.n8n.executions import ExecutionsClient
+from autohub.n8n.watcher import DEFAULT_SETTLE_SECONDS
 
 
 def _configure(project: Any, n8n: N8n, extra: str = "") -> None:
@@ -91,13 +92,16 @@ def test_serve_runs_the_watcher(
 
 
 def test_serve_without_watch_starts_no_watcher(
-    cli: Any, project: Any, n8n: N8n, read_db: Any
+    cli: Any, project: Any, n8n: N8n, api: ExecutionsClient, read_db: Any
 ) -> None:
     _configure(project, n8n, "watch: false\nwatch_interval_seconds: 0.2")
     cli.env["N8N_API_KEY"] = n8n.api_key
-    post_webhook(n8n, "autohub-error-async", new_job())
+    job = new_job()
+    post_webhook(n8n, "autohub-error-async", job)
+    find_execution(api, ERROR_ASYNC, job)  # a failed execution a watcher would report
     with started(cli) as served:
-        time.sleep(2)
+        # past the settle delay and several polls: a running watcher would have reported it
+        time.sleep(DEFAULT_SETTLE_SECONDS + 1.5)
         assert served.client.get("/health").status_code == 200
     sql = "SELECT id FROM automation_events WHERE detected_from = 'n8n-watcher'"
     assert read_db(project.database_url, sql) == []

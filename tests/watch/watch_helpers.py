@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+import project_helpers
 from autohub.hub import Hub
 from autohub.store.database import Database
-from autohub.store.events import Event, EventFilter, EventStore
+from autohub.store.events import Event, EventStore
 from autohub.store.todos import Todo, TodoStore
 from autohub.watch.tracker import ActionTracker, Observation, UpdateResult
+from project_helpers import events_of
 
 PROJECT = "web"
 KNOWN_SECRET = "K9-s3cr3t-value-77"
@@ -48,22 +49,8 @@ def passed_result(todo_id: int) -> dict[str, Any]:
 def open_project(root: Path, database_url: str, config: str = "") -> Hub:
     """A Hub on project PROJECT in ``root`` (autohub.yaml: ``config`` added; a secrets file
     holding KNOWN_SECRET) on an already migrated database."""
-    secrets = root / "secrets.env"
-    secrets.write_text(f"DEPLOY_KEY={KNOWN_SECRET}\n")
-    secrets.chmod(0o600)
-    body = textwrap.dedent(config).strip()
-    (root / "autohub.yaml").write_text(
-        f"project: {PROJECT}\nsecrets_file: secrets.env\nmodules: []\n{body}\n"
-    )
-    hub = Hub.from_config(root / "autohub.yaml")
-    hub.config.settings.database_url = database_url
-    return hub
-
-
-def events_of(events: EventStore, *event_types: str) -> list[Event]:
-    """The stored events of these types, oldest first."""
-    page = events.query(EventFilter(event_types=event_types), limit=1000)
-    return list(reversed(page.events))
+    secrets = {"DEPLOY_KEY": KNOWN_SECRET}
+    return project_helpers.open_project(root, database_url, PROJECT, config, secrets=secrets)
 
 
 def only_event(events: EventStore, event_type: str) -> Event:

@@ -47,6 +47,8 @@ def try_fast(
     """The exit code of the call in ``raw`` handled the fast way, or None to take the
     normal route (nothing has been written then)."""
     env = os.environ if environ is None else environ
+    if len(raw) > MAX_INPUT_BYTES:  # the normal route says so
+        return None
     try:
         payload = json.loads(raw)
     except ValueError:

@@ -92,13 +92,15 @@ def _handle(
 def _refresh_fast_start(hub: Hub, env: dict[str, str]) -> None:
     """Write the settings the next calls' fast start reads (when the store's schema is
     current: the fast start never migrates nor checks more than the revision)."""
-    from autohub.cli.hook_settings import settings_of, write_settings
+    from autohub.cli.hook_settings import read_settings, settings_of, write_settings
     from autohub.errors import StoreError
     from autohub.store.schema_head import SCHEMA_HEAD
 
     settings = settings_of(hub.config, env, SCHEMA_HEAD)
     if settings is None or hub.config.path is None:
         return
+    if read_settings(hub.config.path, env) == settings:
+        return  # current: this call came this way for another reason (its input, say)
     try:
         hub.require_schema()
         write_settings(settings, hub.config.path)

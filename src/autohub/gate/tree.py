@@ -61,10 +61,6 @@ def git(tree: Path, *args: str) -> str | None:
     return completed.stdout.decode("utf-8", "surrogateescape")
 
 
-def is_work_tree(tree: Path) -> bool:
-    return (git(tree, "rev-parse", "--is-inside-work-tree") or "").strip() == "true"
-
-
 def tree_files(tree: Path) -> list[str]:
     """The tree's regular files that .gitignore does not exclude, as sorted POSIX paths
     relative to ``tree``."""

@@ -23,13 +23,6 @@ FailureType = Literal[
     "webhook_error",
     "unknown_error",
 ]
-FAILURE_TYPES: tuple[FailureType, ...] = (
-    "403_unauthorized",
-    "504_gateway_timeout",
-    "execution_timeout",
-    "webhook_error",
-    "unknown_error",
-)
 EXECUTION_TIMEOUT_TEXT = "There was a problem executing the workflow"
 WORKFLOW_ERROR_TEXT = "Error in workflow"
 

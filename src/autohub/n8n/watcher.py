@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from autohub.clock import utcnow
 from autohub.errors import AutohubError, InvalidInput, SecretsError
+from autohub.n8n.events import FAILURE_EVENT, SNIPPET_CHARS
 from autohub.n8n.executions import (
     Execution,
     ExecutionsClient,
@@ -53,14 +54,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EVENT_TYPE = "n8n_failure_detected"
 DETECTED_FROM = "n8n-watcher"
 DEFAULT_LOOKBACK_SECONDS = 3600.0
 OVERLAP_SLACK_SECONDS = 2.0
 DEFAULT_SETTLE_SECONDS = 5.0
 """An execution that stopped less than this ago waits for the next poll: the step kind
 records its own failure event when its call returns, a moment after n8n stops."""
-SNIPPET_CHARS = 200
 MAX_PASSED = 10_000
 STATUSES = ("error", "canceled")
 
@@ -224,7 +223,7 @@ class ExecutionsWatcher:
     def _webhook_calls(self, since: datetime) -> list[WebhookCall]:
         """The failures the step kind recorded since the window began (minus the slack)."""
         where = EventFilter(
-            event_types=[EVENT_TYPE],
+            event_types=[FAILURE_EVENT],
             since=since - timedelta(seconds=OVERLAP_SLACK_SECONDS),
         )
         calls: list[WebhookCall] = []
@@ -284,7 +283,7 @@ class ExecutionsWatcher:
             "detected_by": "watcher",
         }
         return self.events.record(
-            EVENT_TYPE,
+            FAILURE_EVENT,
             self.project,
             "failed",
             evidence=evidence,

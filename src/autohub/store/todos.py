@@ -304,7 +304,9 @@ class TodoStore:
                     session.record_events([_added_event(todo_id, row)])
                 elif _rank(status) > _rank(known[title][1]):
                     todo_id, current = known[title]
-                    self._update(session, todo_id, current, status, now, None)
+                    if self._update(session, todo_id, current, status, now, None) is None:
+                        unchanged += 1  # changed by another writer since it was read
+                        continue
                     updated.append(todo_id)
                     session.record_events(
                         [_synced_event(todo_id, project_id, session_id, current, status)]

@@ -8,7 +8,7 @@ from pathlib import Path
 from autohub.config import GateDocumentationCheck, GateRollbackCheck
 from autohub.gate.checks.target import Target
 from autohub.gate.report import CheckResult
-from autohub.gate.tree import git, is_work_tree
+from autohub.gate.tree import git
 
 SHOWN_TAGS = 5
 
@@ -56,8 +56,6 @@ async def rollback(target: Target, settings: GateRollbackCheck) -> CheckResult:
 
 
 def _newest_tags(tree: Path) -> list[str] | None:
-    """The repository's tags, newest first; None outside a git work tree."""
-    if not is_work_tree(tree):
-        return None
+    """The repository's tags, newest first; None outside a git repository (``git`` fails)."""
     listed = git(tree, "tag", "--list", "--sort=-creatordate")
     return None if listed is None else listed.split()
