@@ -109,43 +109,56 @@ class Hub:
     def record_definitions(self, names: Iterable[str] | None = None) -> list[str]:
         """Record the version of the named (default: every) loaded definition; returns the
         names whose version is new."""
+        chosen = self.registry if names is None else [self.registry.get(n) for n in names]
+        return self._record_seen([(d, *d.version_and_content()) for d in chosen])
+
+    def _record_seen(
+        self, seen: Iterable[tuple[Definition, str, Callable[[], dict[str, Any]]]]
+    ) -> list[str]:
+        """Record definitions with their versions; a content is made only for a version
+        new to the store."""
         from autohub.store.definitions import SeenDefinition
 
-        chosen = self.registry if names is None else [self.registry.get(n) for n in names]
-        seen = [
-            SeenDefinition(
-                name=definition.name,
-                version=definition.version,
-                project_id=definition.automation.project or self.project,
-                source=definition.source,
-                content=functools.partial(self._stored_content, definition),
-            )
-            for definition in chosen
-        ]
-        return self.definitions.record(seen)
+        return self.definitions.record(
+            [
+                SeenDefinition(
+                    name=definition.name,
+                    version=version,
+                    project_id=definition.automation.project or self.project,
+                    source=definition.source,
+                    content=functools.partial(
+                        self._stored_content, definition.name, version, content
+                    ),
+                )
+                for definition, version, content in seen
+            ]
+        )
 
     def _note_seen(self, definition: Definition) -> None:
         """Record the version a run is created from, at most once a minute per version
         and process (``last_seen_at`` to the minute; a busy server writes it once)."""
         import time
 
-        key = (definition.name, definition.version)
+        version, content = definition.version_and_content()
+        key = (definition.name, version)
         now = time.monotonic()
         if now - self._seen_at.get(key, -SEEN_EVERY_SECONDS) >= SEEN_EVERY_SECONDS:
-            self.record_definitions([definition.name])
+            self._record_seen([(definition, version, content)])
             self._seen_at[key] = now
 
-    def _stored_content(self, definition: Definition) -> StoredJson:
+    def _stored_content(
+        self, name: str, version: str, content: Callable[[], dict[str, Any]]
+    ) -> StoredJson:
         """A definition's content as stored: whole (uncapped) and redacted; computed once
         per version (every run records its definition)."""
         from autohub.store import evidence
 
-        key = (definition.name, definition.version)
+        key = (name, version)
         stored = self._contents.get(key)
         if stored is None:
             stored = self._contents[key] = evidence.encode(
-                definition.content,
-                f"{definition.name}.content",
+                content(),
+                f"{name}.content",
                 self.events.redactor,
                 max_bytes=sys.maxsize,
                 max_string_chars=sys.maxsize,

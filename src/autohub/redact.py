@@ -50,7 +50,15 @@ _TRIGGERS = (
     "pass",
     "secret",
     "token",
-    "key",
+    "apikey",
+    "api_key",
+    "api-key",
+    "accesskey",
+    "access_key",
+    "access-key",
+    "privatekey",
+    "private_key",
+    "private-key",
     "auth",
     "cred",
     "bearer",
@@ -64,8 +72,10 @@ _TRIGGERS = (
     "ahk_",
 )
 """Lower-cased, every text ``_PATTERN`` can match holds one of these or ``_GITHUB`` or
-``_URL_CREDENTIALS``, and so does every secret key name (``is_secret_key``). Few and
-short: each costs a scan of the text."""
+``_URL_CREDENTIALS``, and so does every secret key name (``is_secret_key``). Each costs a
+scan of the text. The secret words ending in "key" are spelled out (not "key" alone):
+structured data is full of harmless keys (``idempotency_key``, ``sort_key``), and one of
+them would send a whole document down the slow path."""
 _GITHUB = re.compile(r"gh[pousr]_")
 _ASCII_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 _URL_CREDENTIALS = re.compile(r"://[^\s:/@]+:[^\s@/]+@")

@@ -12,6 +12,7 @@ from autohub.store import migrations
 JOBS = '''
 """Step functions for the runner tests."""
 import asyncio
+import contextvars
 import json
 import os
 import threading
@@ -65,6 +66,31 @@ def where(ctx, seconds=0):
         "started": started,
         "finished": time.monotonic(),
     }
+
+
+async def cancellable(ctx, seconds=30):
+    """Sleeps; says (in the trace) when it started and when it was cancelled."""
+    trace(ctx, f"{ctx.step_id}:started")
+    try:
+        await asyncio.sleep(float(seconds))
+    except asyncio.CancelledError:
+        trace(ctx, f"{ctx.step_id}:cancelled")
+        raise
+    return {}
+
+
+MARK = contextvars.ContextVar("MARK")
+
+
+async def set_mark(ctx):
+    """Sets a context variable; says which coroutine its task runs."""
+    before = MARK.get(None)
+    MARK.set(ctx.step_id)
+    return {"before": before, "task_runs": asyncio.current_task().get_coro().__qualname__}
+
+
+async def read_mark(ctx):
+    return {"mark": MARK.get(None)}
 
 
 def nested_loop(ctx):

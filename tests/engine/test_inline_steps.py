@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import project_hub, step_outputs
+from runner_helpers import project_hub, step_outputs, trace_lines
 
 
 @pytest.fixture
@@ -189,3 +189,79 @@ def test_a_cancel_during_a_step_on_the_runners_thread_stops_the_run_after_it(
     assert first["thread"] == threading.current_thread().name
     assert finished.state == "cancelled"
     assert steps == {"first": "succeeded", "second": "cancelled"}
+
+
+# -- the runner awaits a step alone itself, not in a task: cancellation, isolation -----------
+
+
+def test_a_cancel_during_an_awaited_step_cancels_the_step_itself(
+    project: Path, database_url: str
+) -> None:
+    hub = project_hub(
+        project,
+        database_url,
+        """
+        chain:
+          steps:
+            - {id: first, python: "jobs:cancellable"}
+            - {id: second, needs: [first], python: "jobs:where"}
+        """,
+    )
+    with hub:
+        run, _ = hub.start("chain")
+        canceller = threading.Timer(0.3, hub.cancel, args=(run.id,))
+        canceller.start()
+        started = time.monotonic()
+        finished = hub.execute(run.id)
+        took = time.monotonic() - started
+        canceller.join()
+        steps = {step.step_id: step.state for step in hub.runs.steps(run.id)}
+        attempts = [(a.step_id, a.outcome) for a in hub.runs.attempts(run.id)]
+    assert finished.state == "cancelled"
+    assert took < 10  # not the step's 30 s
+    assert steps == {"first": "cancelled", "second": "cancelled"}
+    assert attempts == [("first", "cancelled")]
+    assert trace_lines(project) == ["first:started", "first:cancelled"]
+
+
+def test_an_async_step_alone_still_has_a_task_and_context_of_its_own(
+    project: Path, database_url: str
+) -> None:
+    hub = project_hub(
+        project,
+        database_url,
+        """
+        chain:
+          steps:
+            - {id: first, python: "jobs:set_mark"}
+            - {id: second, needs: [first], python: "jobs:set_mark"}
+            - {id: third, needs: [second], python: "jobs:read_mark"}
+        """,
+    )
+    with hub:
+        run = hub.run("chain")
+        seen = step_outputs(hub, run.id)
+    assert run.state == "succeeded", run.error
+    assert seen["first"] == {"before": None, "task_runs": "set_mark"}
+    assert seen["second"] == {"before": None, "task_runs": "set_mark"}  # nothing leaked
+    assert seen["third"] == {"mark": None}
+
+
+def test_a_long_chain_of_quick_steps_still_hears_a_cancel(project: Path, database_url: str) -> None:
+    steps = "\n".join(
+        f"            - {{id: s{n}, needs: [{f's{n - 1}' if n else ''}], "
+        f'python: {{function: "jobs:where", kwargs: {{seconds: 0.01}}}}}}'
+        for n in range(400)
+    )
+    hub = project_hub(project, database_url, f"chain:\n          steps:\n{steps}\n")
+    with hub:
+        run, _ = hub.start("chain")
+        canceller = threading.Timer(0.5, hub.cancel, args=(run.id,))
+        canceller.start()
+        finished = hub.execute(run.id)
+        canceller.join()
+        states = [step.state for step in hub.runs.steps(run.id)]
+    # 400 steps of 10 ms take 4 s or more; the cancel is heard within a heartbeat or two
+    assert finished.state == "cancelled"
+    assert 0 < states.count("succeeded") < 300
+    assert states.count("cancelled") == 400 - states.count("succeeded")

@@ -298,3 +298,41 @@ def test_unicode_case_folding_does_not_slip_past_the_fast_path(text: str) -> Non
     assert "[REDACTED]" in prepared["note"]
     assert "hunter22" not in encoded
     assert "[REDACTED]" in encoded
+
+
+# -- property: the cheap pre-check never lets a secret through ------------------------------
+
+SECRET_WORDS = [
+    "password", "passwd", "passphrase", "secret", "token", "api_key", "api-key", "apikey",
+    "apikeys", "access_key", "accessKey", "private-key", "privatekeys", "auth",
+    "authorization", "credential", "bearer ", "basic ", "-----BEGIN RSA PRIVATE KEY-----",
+    "AKIA", "ghp_", "xoxb-", "sk-", "eyJ", "ahk_", "://bob:pw@",
+]  # fmt: skip
+
+
+@st.composite
+def secret_looking_text(draw: st.DrawFn) -> str:
+    """Text around a secret word in any letter case, separators and values included."""
+    word = draw(st.sampled_from(SECRET_WORDS))
+    word = "".join(
+        draw(st.sampled_from([c.lower(), c.upper(), c])) if c.isalpha() else c for c in word
+    )
+    around = st.text(alphabet=string.ascii_letters + string.digits + "_-.:= \"'", max_size=24)
+    return draw(around) + word + draw(around)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=secret_looking_text())
+def test_the_pre_check_never_passes_text_the_patterns_would_redact(text: str) -> None:
+    redactor = Redactor()
+    if looks_secret(text) or is_secret_key(text):
+        assert redactor.may_match(text), text
+
+
+def test_harmless_keys_ending_in_key_take_the_fast_path() -> None:
+    from autohub.store import evidence
+
+    document = {"idempotency_key": "deploy-42", "sort_key": "name", "keyboard": "us"}
+    assert not Redactor().may_match(evidence.compact_json(document))
+    assert Redactor().may_match('{"api_key": "x"}')
+    assert Redactor().may_match('{"X-Api-Key": "x"}')

@@ -41,6 +41,9 @@ from autohub.store.locks import LockStore
 from autohub.store.runs import LeaseLost, NewAttempt, RunChanges, RunRecord, RunStore
 
 HEARTBEAT_SECONDS = 0.5
+YIELD_SECONDS = 0.02
+"""A runner awaiting its steps itself (``_run_inline``) lets its event loop run at least
+this often: the heartbeat's reports (a cancel request, a lost lease) are delivered there."""
 
 
 def new_owner_id() -> str:
@@ -174,6 +177,10 @@ class _Execution:
         self.cancelled = False
         self.lease_lost = False
         self.main_task: asyncio.Task[Any] | None = None
+        self.inline: _Running | None = None
+        """The step the runner awaits itself (``_run_inline``), while it runs."""
+        self.inline_cancelled = False
+        self.yielded_at = 0.0
         self.timed_out = False
         self.deadline: datetime | None = None
 
@@ -273,8 +280,13 @@ class _Execution:
                 and not self.ready
                 and not self.delayed
             )
+            if alone:
+                await self._run_inline(launch[0])
+                if asyncio.get_running_loop().time() - self.yielded_at >= YIELD_SECONDS:
+                    await self._let_loop_run()
+                continue
             for step_id in launch:
-                self._launch(step_id, inline=alone)
+                self._launch(step_id)
             if not self.running and not self.ready and not self.delayed:
                 return
             timeout = HEARTBEAT_SECONDS
@@ -285,6 +297,7 @@ class _Execution:
                 timeout = min(timeout, max((self.deadline - self.clock()).total_seconds(), 0.0))
             if not self.finished:
                 await self._wait_for_a_step(timeout)
+            self.yielded_at = asyncio.get_running_loop().time()
             finished, self.finished = self.finished, []
             for task in finished:
                 self._collect(task)
@@ -303,6 +316,12 @@ class _Execution:
         finally:
             timer.cancel()
             self.wakeup = None
+
+    async def _let_loop_run(self) -> None:
+        """One turn of the event loop: what other tasks and threads (the heartbeat)
+        scheduled on it runs now."""
+        await asyncio.sleep(0)
+        self.yielded_at = asyncio.get_running_loop().time()
 
     def _step_done(self, task: asyncio.Task[StepOutcome]) -> None:
         if task in self.task_steps:
@@ -372,10 +391,10 @@ class _Execution:
             values["idempotency_key"] = self._idempotency_key(step)
         self.changes.step(step_id, **values)
 
-    def _launch(self, step_id: str, *, inline: bool = False) -> None:
+    def _plan(self, step_id: str, *, inline: bool = False) -> StepPlan:
         step = self.dag.steps[step_id]
         key = self.changes.steps.get(step_id, {}).get("idempotency_key")
-        plan = StepPlan(
+        return StepPlan(
             run_id=self.run_record.id,
             automation=self.automation.name,
             project_id=self.run_record.project_id,
@@ -388,16 +407,51 @@ class _Execution:
             lock_holder=f"{self.runner.lock_holder(self.run_record.id)}/{step_id}",
             inline=inline,
         )
+
+    def _launch(self, step_id: str) -> None:
+        """Start a step in a task of its own (the loop collects it when it is done)."""
+        plan = self._plan(step_id)
         task = asyncio.create_task(self.runner.steps.run(plan), name=f"step:{step_id}")
-        self.running[step_id] = _Running(step, plan.attempt, task)
+        self.running[step_id] = _Running(plan.step, plan.attempt, task)
         self.task_steps[task] = step_id
         task.add_done_callback(self._step_done)
         self.runner.progress("step_started", step_id=step_id, attempt=plan.attempt)
 
+    async def _run_inline(self, step_id: str) -> None:
+        """Run the only step that can run now by awaiting it here, not in a task: nothing
+        else of the run can happen meanwhile, and a task, its callback and the loop's turns
+        would cost more than a short step (``ActionRequest.inline``).
+
+        A cancel request cancels the runner's own task while it awaits the step: the step
+        sees the ``CancelledError`` as it would in a task of its own, and the step is
+        recorded cancelled. A lost lease or a cancellation from outside (the process is
+        stopping) goes on up, as from ``_wait_for_a_step``.
+        """
+        plan = self._plan(step_id, inline=True)
+        assert self.main_task is not None
+        self.inline = _Running(plan.step, plan.attempt, self.main_task)
+        self.runner.progress("step_started", step_id=step_id, attempt=plan.attempt)
+        try:
+            outcome = await self.runner.steps.run(plan)
+        except asyncio.CancelledError:
+            if not self.inline_cancelled or self.lease_lost:
+                self._record_interrupted(step_id, plan.step, plan.attempt, "cancelled")
+                raise
+            outcome = StepOutcome(state="cancelled", method=plan.step.kind, error="cancelled")
+        except Exception as exc:  # a bug in a policy: the step fails with the reason
+            outcome = StepOutcome(
+                state="failed", method=plan.step.kind, error=f"{type(exc).__name__}: {exc}"
+            )
+        finally:
+            self.inline = None
+            if self.inline_cancelled:  # our own cancellation was delivered: forget it
+                self.inline_cancelled = False
+                self.main_task.uncancel()
+        self._settle(step_id, plan.step, plan.attempt, outcome)
+
     def _collect(self, task: asyncio.Task[StepOutcome]) -> None:
         step_id = self.task_steps.pop(task)
         item = self.running.pop(step_id)
-        now = self.clock()
         try:
             outcome = task.result()
         except asyncio.CancelledError:  # the attempt is recorded, as by _stop_running
@@ -406,17 +460,16 @@ class _Execution:
             outcome = StepOutcome(
                 state="failed", method=item.step.kind, error=f"{type(exc).__name__}: {exc}"
             )
+        self._settle(step_id, item.step, item.attempt, outcome)
+
+    def _settle(self, step_id: str, step: Step, attempt: int, outcome: StepOutcome) -> None:
+        """Record how a step's attempt ended (an attempt row even when the step's policies
+        recorded none: it was cancelled, or a policy failed)."""
+        now = self.clock()
         if not outcome.attempts:
             outcome.attempts.append(
                 NewAttempt(
-                    step_id,
-                    item.attempt,
-                    item.step.kind,
-                    0,
-                    outcome.state,
-                    now,
-                    now,
-                    error=outcome.error,
+                    step_id, attempt, step.kind, 0, outcome.state, now, now, error=outcome.error
                 )
             )
         self._record(step_id, outcome, now)
@@ -450,7 +503,9 @@ class _Execution:
             self.outputs[step_id] = outcome.output
         self.changes.step(step_id, **values)
         self.runner.progress("step_finished", step_id=step_id, state=outcome.state)
-        self._decide(self.dag.finish(step_id, outcome.state))
+        released = self.dag.finish(step_id, outcome.state)
+        if not self.cancelled:  # else the steps after it are cancelled with the run
+            self._decide(released)
 
     async def _stop_running(self, state: str = "cancelled") -> None:
         """Cancel running steps (killing their processes) and settle every unfinished one."""
@@ -459,33 +514,25 @@ class _Execution:
         for step_id, item in list(self.running.items()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await item.task
-            now = self.clock()
             self.running.pop(step_id)
             self.task_steps.pop(item.task, None)
             if item.task in self.finished:
                 self.finished.remove(item.task)
-            self.changes.attempts.append(
-                NewAttempt(
-                    step_id,
-                    item.attempt,
-                    item.step.kind,
-                    0,
-                    state,
-                    now,
-                    now,
-                    error=state.replace("_", " "),
-                )
-            )
-            self.changes.step(
-                step_id,
-                state=state,
-                finished_at=now,
-                owner=None,
-                lease_expires_at=None,
-                error=state.replace("_", " "),
-            )
-            self.dag.states[step_id] = state
+            self._record_interrupted(step_id, item.step, item.attempt, state)
         self.timed_out = state == "timed_out"
+
+    def _record_interrupted(self, step_id: str, step: Step, attempt: int, state: str) -> None:
+        """A running step stopped by the run's end (cancelled, timed out): its attempt and
+        state, nothing decided after it."""
+        now = self.clock()
+        error = state.replace("_", " ")
+        self.changes.attempts.append(
+            NewAttempt(step_id, attempt, step.kind, 0, state, now, now, error=error)
+        )
+        self.changes.step(
+            step_id, state=state, finished_at=now, owner=None, lease_expires_at=None, error=error
+        )
+        self.dag.states[step_id] = state
 
     # -- start, heartbeat, finish --------------------------------------------------------
 
@@ -554,6 +601,9 @@ class _Execution:
             self.cancelled = True
             for item in self.running.values():
                 item.task.cancel()
+            if self.inline is not None:  # the runner's task is awaiting the step itself
+                self.inline_cancelled = True
+                self.inline.task.cancel()
             if self.wakeup is not None:
                 _wake(self.wakeup)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,6 +26,7 @@ from autohub.registry.models import (
     Automation,
     ProjectDefaults,
     Step,
+    content_version,
     effective_policies,
     step_graph_problems,
 )
@@ -62,6 +63,16 @@ class Definition:
         """The content hash (``Automation.version``), computed once (the definition is
         immutable)."""
         return self.automation.version
+
+    def version_and_content(self) -> tuple[str, Callable[[], dict[str, Any]]]:
+        """The version, and how to get the content: when this call computes the version,
+        from the same dump (a large definition is dumped once, not twice), else dumped
+        again when asked."""
+        if "version" in self.__dict__:
+            return self.version, self.automation.content
+        content = self.automation.content()
+        self.__dict__["version"] = version = content_version(content)
+        return version, lambda: content
 
 
 @dataclass

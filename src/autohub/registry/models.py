@@ -101,8 +101,13 @@ class Automation(Policies):
     @property
     def version(self) -> str:
         """A hash of the normalised content: equal definitions have equal versions."""
-        canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return content_version(self.content())
+
+
+def content_version(content: dict[str, Any]) -> str:
+    """The version of an automation's normalised content (``Automation.content``)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 GraphProblem = tuple[tuple[str | int, ...], str]

@@ -12,8 +12,9 @@ Where the function runs, and what a timeout or a cancellation does to it:
 
   When the runner has nothing else to do meanwhile (``request.inline``: it executes
   this one run, which has no deadline, and no other step is running, ready or waiting
-  for a retry) and the attempt has no timeout, the function runs on the runner's own
-  thread instead: a thread would buy neither an early timeout nor other work done
+  for a retry; it then awaits the attempt in its own task instead of a task per step)
+  and the attempt has no timeout, the function runs on the runner's own thread
+  instead: a thread would buy neither an early timeout nor other work done
   meanwhile, and handing the call to a pool thread and back costs two thread wake-ups
   (a few hundred microseconds on a virtual machine), more than a short step itself.
   The runner's event loop is not the running loop during the call, so the function may
@@ -106,7 +107,10 @@ async def _run_coroutine(
     scope = asyncio.timeout(request.timeout_seconds)
     try:
         async with scope:
-            value = await function(request.context, **action.kwargs)
+            coroutine = function(request.context, **action.kwargs)
+            # Inline, the runner awaits the attempt in its own task: the coroutine gets a
+            # task of its own all the same (its context variables, asyncio.current_task).
+            value = await (asyncio.create_task(coroutine) if request.inline else coroutine)
     except TimeoutError as exc:
         if scope.expired():
             return timeout_result(request.timeout_seconds, "; the coroutine was cancelled")
