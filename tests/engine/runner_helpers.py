@@ -93,6 +93,13 @@ async def read_mark(ctx):
     return {"mark": MARK.get(None)}
 
 
+def frozen(ctx):
+    """Whether the garbage collector leaves older objects alone meanwhile."""
+    import gc
+
+    return {"frozen": gc.get_freeze_count() > 0}
+
+
 def nested_loop(ctx):
     async def answer():
         await asyncio.sleep(0)

@@ -265,3 +265,27 @@ def test_a_long_chain_of_quick_steps_still_hears_a_cancel(project: Path, databas
     assert finished.state == "cancelled"
     assert 0 < states.count("succeeded") < 300
     assert states.count("cancelled") == 400 - states.count("succeeded")
+
+
+def test_a_run_leaves_older_objects_out_of_the_collectors_passes_and_hands_them_back(
+    project: Path, database_url: str
+) -> None:
+    import gc
+
+    hub = project_hub(
+        project, database_url, 'once:\n          steps: [{id: only, python: "jobs:frozen"}]\n'
+    )
+    with hub:
+        assert gc.get_freeze_count() == 0
+        run = hub.run("once")
+        during = step_outputs(hub, run.id)["only"]
+        after = gc.get_freeze_count()
+        gc.freeze()  # a program that froze its own objects keeps them frozen
+        try:
+            hub.run("once")
+            kept = gc.get_freeze_count()
+        finally:
+            gc.unfreeze()
+    assert during == {"frozen": True}
+    assert after == 0
+    assert kept > 0
