@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
@@ -51,8 +52,6 @@ class Hub:
     a crash, the run can be resumed once this has passed."""
 
     def __init__(self, config: Config) -> None:
-        import threading
-
         self.config = config
         self._contents: dict[tuple[str, str], StoredJson] = {}
         self._seen_at: dict[tuple[str, str], float] = {}
@@ -385,20 +384,33 @@ class Hub:
         self.close()
 
 
+_freezing = {"runs": 0, "foreign": False}
+_freezing_lock = threading.Lock()
+
+
 @contextmanager
 def _older_objects_frozen() -> Iterator[None]:
     """Leave the objects that exist before a run out of the garbage collector's passes
-    during it (``gc.freeze``), and hand them back after. A run allocates many objects,
-    and each full pass would otherwise walk the whole loaded program as well (tens of
-    milliseconds with a large registry). Nothing is done when objects are frozen already
-    (by the program, e.g. a server that forks workers, or by an enclosing run)."""
+    during it (``gc.freeze``), and hand them back when the last run of this process
+    that froze them ends. A run allocates many objects, and each full pass would
+    otherwise walk the whole loaded program as well (tens of milliseconds with a large
+    registry). A program that froze objects itself (a server that forks workers) keeps
+    them frozen: autohub then leaves the collector alone for good."""
     import gc
 
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
+    with _freezing_lock:
+        if not _freezing["runs"] and not _freezing["foreign"] and gc.get_freeze_count():
+            _freezing["foreign"] = True  # counted only while none are ours: it walks them
+        owned = not _freezing["foreign"]
+        if owned:
+            if not _freezing["runs"]:
+                gc.freeze()
+            _freezing["runs"] += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        if owned:
+            with _freezing_lock:
+                _freezing["runs"] -= 1
+                if not _freezing["runs"]:
+                    gc.unfreeze()

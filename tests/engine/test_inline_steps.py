@@ -268,10 +268,13 @@ def test_a_long_chain_of_quick_steps_still_hears_a_cancel(project: Path, databas
 
 
 def test_a_run_leaves_older_objects_out_of_the_collectors_passes_and_hands_them_back(
-    project: Path, database_url: str
+    project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import gc
 
+    import autohub.hub
+
+    monkeypatch.setitem(autohub.hub._freezing, "foreign", False)  # restored after the test
     hub = project_hub(
         project, database_url, 'once:\n          steps: [{id: only, python: "jobs:frozen"}]\n'
     )
@@ -282,10 +285,15 @@ def test_a_run_leaves_older_objects_out_of_the_collectors_passes_and_hands_them_
         after = gc.get_freeze_count()
         gc.freeze()  # a program that froze its own objects keeps them frozen
         try:
-            hub.run("once")
+            again = hub.run("once")
             kept = gc.get_freeze_count()
         finally:
             gc.unfreeze()
+        left_alone = step_outputs(hub, again.id)["only"]
+        hub.run("once")
+        after_that = gc.get_freeze_count()
     assert during == {"frozen": True}
     assert after == 0
     assert kept > 0
+    assert left_alone == {"frozen": True}  # the program's own freeze
+    assert after_that == 0  # autohub no longer freezes anything in this process

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -104,9 +105,9 @@ def test_a_version_already_stored_is_not_encoded_again(
     encoded: list[str] = []
     original = Hub._stored_content
 
-    def counting(self: Hub, definition: object) -> object:
-        encoded.append(getattr(definition, "name", "?"))
-        return original(self, definition)  # type: ignore[arg-type]
+    def counting(self: Hub, name: str, version: str, content: Any) -> object:
+        encoded.append(name)
+        return original(self, name, version, content)
 
     monkeypatch.setattr(Hub, "_stored_content", counting)
     with Hub.from_config(tmp_path / "autohub.yaml") as later:  # another process, same version

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -203,3 +205,48 @@ def test_upgrading_from_0001_keeps_the_events_already_recorded(
     migrations.downgrade(empty_database, "0001")
     assert store.get(first.id or 0).evidence == {"kept": True}
     assert "runs" not in table_names(empty_database)
+
+
+def _index_definition(database: Database, name: str) -> str:
+    query = (
+        "SELECT sql FROM sqlite_master WHERE name = :name"
+        if database.dialect == "sqlite"
+        else "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+    )
+    with database.connect() as connection:
+        return str(connection.execute(sa.text(query), {"name": name}).scalar())
+
+
+def _plan(database: Database, statement: sa.Select[Any]) -> str:
+    compiled = statement.compile(
+        dialect=database.engine.dialect, compile_kwargs={"literal_binds": True}
+    )
+    explain = "EXPLAIN QUERY PLAN " if database.dialect == "sqlite" else "EXPLAIN "
+    with database.connect() as connection:
+        if database.dialect == "postgresql":  # a small table: make the planner show its index
+            connection.execute(sa.text("SET enable_seqscan = off"))
+        rows = connection.execute(sa.text(explain + str(compiled))).all()
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+def test_the_correlation_index_holds_only_correlated_events_and_serves_their_queries(
+    database: Database,
+) -> None:
+    from autohub.store.schema import automation_events as events
+
+    name = "ix_automation_events_correlation_created"
+    definition = _index_definition(database, name)
+    by_correlation = (
+        sa.select(events.c.id)
+        .where(events.c.correlation_id == "deploy-42")
+        .order_by(events.c.created_at.desc(), events.c.id.desc())
+        .limit(50)
+    )
+
+    assert "correlation_id IS NOT NULL" in definition.replace("(", "").replace(")", "")
+    assert name in _plan(database, by_correlation)
+
+    migrations.downgrade(database, "0006")
+    assert "NOT NULL" not in _index_definition(database, name)
+    migrations.upgrade(database)
+    assert "NOT NULL" in _index_definition(database, name)

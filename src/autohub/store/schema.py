@@ -90,11 +90,13 @@ automation_events = sa.Table(
         sa.text("created_at DESC"),
         sa.text("id DESC"),
     ),
-    sa.Index(
+    sa.Index(  # most events have no correlation id: they are left out
         "ix_automation_events_correlation_created",
         "correlation_id",
         sa.text("created_at DESC"),
         sa.text("id DESC"),
+        sqlite_where=sa.text("correlation_id IS NOT NULL"),
+        postgresql_where=sa.text("correlation_id IS NOT NULL"),
     ),
 )
 
