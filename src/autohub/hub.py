@@ -265,19 +265,22 @@ class Hub:
             run, _ = self.start(name, params, trigger=trigger, idempotency_key=idempotency_key)
             if run.finished:
                 return run
-            return self.execute(run.id, on_progress=on_progress)
+            return self._execute(run, on_progress)
 
     def execute(self, run_id: str, *, on_progress: ProgressCallback | None = None) -> RunRecord:
         """Execute (or resume) a created run in this process."""
+        with _older_objects_frozen():
+            return self._execute(self.runs.get(run_id), on_progress)
+
+    def _execute(self, run: RunRecord, on_progress: ProgressCallback | None) -> RunRecord:
+        """Execute ``run`` as just read from the store."""
         import asyncio
 
-        with _older_objects_frozen():
-            run = self.runs.get(run_id)
-            runner = self.runner(on_progress=on_progress, alone=True)
-            try:
-                return asyncio.run(runner.execute(run.id, self.automation_of(run)))
-            finally:
-                runner.steps.executor.close()
+        runner = self.runner(on_progress=on_progress, alone=True)
+        try:
+            return asyncio.run(runner.execute(run.id, self.automation_of(run), seen=run))
+        finally:
+            runner.steps.executor.close()
 
     def resume(self, *, on_progress: ProgressCallback | None = None) -> list[RunRecord]:
         """Resume every unfinished run that nobody executes (after a crash or kill -9)."""

@@ -95,9 +95,12 @@ class Runner:
         self.on_progress = on_progress
         self._policies: dict[tuple[int, str | None], tuple[Automation, Policies]] = {}
 
-    async def execute(self, run_id: str, automation: Automation) -> RunRecord:
-        """Execute (or resume) a run to its end; returns the finished run."""
-        previous_owner = self.store.get(run_id).owner  # the claim replaces it
+    async def execute(
+        self, run_id: str, automation: Automation, *, seen: RunRecord | None = None
+    ) -> RunRecord:
+        """Execute (or resume) a run to its end; returns the finished run. ``seen``: the
+        run as the caller has just read it (it is not read again)."""
+        previous_owner = (seen or self.store.get(run_id)).owner  # the claim replaces it
         run = self.store.claim(run_id, self.owner, self.lease_seconds)
         if run is None:
             current = self.store.get(run_id)

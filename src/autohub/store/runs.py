@@ -307,13 +307,14 @@ class RunStore:
                 ),
             )
             .values(owner=owner, lease_expires_at=expires)
+            .returning(*table.c)
         )
         try:
             with self.database.begin() as connection:
-                claimed = connection.execute(statement).rowcount == 1
+                claimed = connection.execute(statement).mappings().first()
         except self.database.errors as exc:
             raise self.database.translate(exc, "claim run") from exc
-        return self.get(run_id) if claimed else None
+        return _run_from_row(dict(claimed)) if claimed is not None else None
 
     def renew(self, run_id: str, owner: str, lease_seconds: float) -> RunRecord:
         """Extend the lease of a run we own (and of its running steps)."""
