@@ -66,3 +66,31 @@ def test_duration_is_measured() -> None:
 
     assert result.ok, result.error
     assert 0.2 <= result.duration_seconds < 2
+
+
+def test_a_plug_in_result_keeps_every_field_and_gets_its_duration() -> None:
+    import dataclasses
+
+    from autohub.engine.actions.base import ActionRequest, run_action
+
+    returned = ActionResult(
+        ok=False,
+        output={"partial": [1, 2]},
+        error="HTTPStatus: 503",
+        error_type="HTTPStatus",
+        error_types=("HTTPStatus",),
+        exit_code=3,
+        http_status=503,
+        timed_out=True,
+        final=True,
+        duration_seconds=-1.0,
+    )
+
+    async def handler(request: ActionRequest) -> ActionResult:
+        await asyncio.sleep(0.05)
+        return returned
+
+    result = asyncio.run(run_action(make_request("gate", {}), handler=handler))
+
+    assert dataclasses.replace(result, duration_seconds=-1.0) == returned
+    assert 0.05 <= result.duration_seconds < 2

@@ -98,7 +98,8 @@ class StepRunner:
         self.breaker_policies = dict(breaker_policies or {})
         self.locks = locks
         self.environ = environ
-        self._static_specs: dict[int, tuple[ActionChoice, Mapping[str, Any] | None, Any]] = {}
+        self._static_specs: dict[int, tuple[ActionChoice, str, Mapping[str, Any] | None, Any]] = {}
+        self._loggers: dict[tuple[str, str], logging.Logger] = {}
 
     async def run(self, plan: StepPlan) -> StepOutcome:
         requests = self._lock_requests(plan)
@@ -119,9 +120,10 @@ class StepRunner:
         started = self.clock()
         result = await self._guarded(plan, step, policies.timeout)
         finished = self.clock()
-        outcome = StepOutcome(state="failed", method=step.kind)
-        outcome.attempts.append(_attempt(plan, step.kind, 0, result, started, finished))
-        outcome.events.append(_attempt_event(plan, step.kind, 0, result, started, finished))
+        kind = self._static_spec(step)[0]
+        outcome = StepOutcome(state="failed", method=kind)
+        outcome.attempts.append(_attempt(plan, kind, 0, result, started, finished))
+        outcome.events.append(_attempt_event(plan, kind, 0, result, started, finished))
         if result.ok:
             outcome.state, outcome.output = "succeeded", result.output
             return outcome
@@ -223,14 +225,13 @@ class StepRunner:
     async def _call(
         self, plan: StepPlan, choice: ActionChoice, timeout: float | None
     ) -> ActionResult:
-        kind = choice.kind
+        kind, spec, validated = self._static_spec(choice)
         if kind not in self.executor.kinds:
             return failure(
                 f"action kind {kind!r} cannot run yet: this autohub runs "
                 f"{', '.join(sorted(self.executor.kinds))}",
                 "NotImplementedError",
             )
-        spec, validated = self._static_spec(choice)
         if spec is None:
             spec = choice.action.model_dump(by_alias=True)
             try:
@@ -251,7 +252,7 @@ class StepRunner:
                 params=plan.params,
                 outputs=plan.outputs,
                 idempotency_key=plan.idempotency_key,
-                logger=logging.getLogger(f"autohub.step.{plan.automation}.{plan.step.id}"),
+                logger=self._logger(plan),
                 project_id=plan.project_id,
             ),
             timeout_seconds=timeout,
@@ -267,21 +268,33 @@ class StepRunner:
         )
         return await self.executor.run(request)
 
-    def _static_spec(self, choice: ActionChoice) -> tuple[Mapping[str, Any] | None, Any]:
-        """The spec of an action with no template and no secret reference, dumped once and
-        shared by every attempt (read-only), with its validated model; (None, None) for
-        one that must be rendered for each attempt."""
+    def _static_spec(self, choice: ActionChoice) -> tuple[str, Mapping[str, Any] | None, Any]:
+        """The action's kind, and the spec of an action with no template and no secret
+        reference, dumped once and shared by every attempt (read-only), with its validated
+        model; (kind, None, None) for one that must be rendered for each attempt."""
         cached = self._static_specs.get(id(choice))
         if cached is None or cached[0] is not choice:
             spec = choice.action.model_dump(by_alias=True)
             if has_templates(spec) or _has_reference(spec):
-                cached = (choice, None, None)
+                cached = (choice, choice.kind, None, None)
             else:
-                cached = (choice, MappingProxyType(spec), choice.action)
+                cached = (choice, choice.kind, MappingProxyType(spec), choice.action)
             if len(self._static_specs) >= CACHED_DEFINITION_PARTS:  # definitions reloaded
                 self._static_specs.clear()
             self._static_specs[id(choice)] = cached
-        return cached[1], cached[2]
+        return cached[1], cached[2], cached[3]
+
+    def _logger(self, plan: StepPlan) -> logging.Logger:
+        """The step's logger, ``autohub.step.<automation>.<step>`` (looked up once)."""
+        key = (plan.automation, plan.step.id)
+        logger = self._loggers.get(key)
+        if logger is None:
+            if len(self._loggers) >= CACHED_DEFINITION_PARTS:
+                self._loggers.clear()
+            logger = self._loggers[key] = logging.getLogger(
+                f"autohub.step.{plan.automation}.{plan.step.id}"
+            )
+        return logger
 
     def _environ(self, plan: StepPlan) -> Mapping[str, str]:
         environ = dict(os.environ if self.environ is None else self.environ)

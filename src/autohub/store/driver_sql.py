@@ -22,6 +22,7 @@ from autohub.store.event_rows import sqlite_time
 from autohub.store.schema import JSONDocument, UTCDateTime
 
 Adapter = Callable[[Any], Any]
+"""Turns one non-null value into what the driver takes (null stays null)."""
 
 
 def _aware_time(moment: datetime | None) -> datetime | None:
@@ -60,13 +61,13 @@ class DriverSql:
 
     def insert(
         self, table: sa.Table, columns: Sequence[str], *, ignore_duplicates: bool = False
-    ) -> tuple[str, tuple[Adapter, ...]]:
+    ) -> tuple[str, Adapters]:
         """``INSERT INTO table (columns) VALUES (...)`` and the adapters of its values."""
         return _insert(self, table, tuple(columns), ignore_duplicates)
 
     def update(
         self, table: sa.Table, columns: Sequence[str], where: Sequence[str]
-    ) -> tuple[str, tuple[Adapter, ...]]:
+    ) -> tuple[str, Adapters]:
         """``UPDATE table SET columns = ... WHERE where = ...`` (values: columns, then where)."""
         return _update(self, table, tuple(columns), tuple(where))
 
@@ -92,21 +93,35 @@ class DriverSql:
         return self._mark
 
 
-def adapt(adapters: Sequence[Adapter], values: Sequence[Any]) -> tuple[Any, ...]:
-    """``values`` as the driver takes them (a list comprehension, and no call for the
-    values taken as they are: this runs for every value the engine writes)."""
-    return tuple(
-        [
-            value if adapter is same else adapter(value)
-            for adapter, value in zip(adapters, values, strict=True)
-        ]
-    )
+class Adapters:
+    """The adapters of one statement's values, column by column: only the columns whose
+    type needs one are visited (this runs for every row the engine writes)."""
+
+    __slots__ = ("conversions", "size")
+
+    def __init__(self, adapters: Sequence[Adapter]) -> None:
+        self.size = len(adapters)
+        self.conversions = tuple(
+            (index, adapter) for index, adapter in enumerate(adapters) if adapter is not same
+        )
+
+
+def adapt(adapters: Adapters, values: Sequence[Any]) -> tuple[Any, ...]:
+    """``values`` as the driver takes them."""
+    if len(values) != adapters.size:
+        raise ValueError(f"{len(values)} values for {adapters.size} columns")
+    adapted = list(values)
+    for index, adapter in adapters.conversions:
+        value = adapted[index]
+        if value is not None:
+            adapted[index] = adapter(value)
+    return tuple(adapted)
 
 
 @lru_cache(maxsize=256)
 def _insert(
     sql: DriverSql, table: sa.Table, columns: tuple[str, ...], ignore_duplicates: bool
-) -> tuple[str, tuple[Adapter, ...]]:
+) -> tuple[str, Adapters]:
     targets = [table.c[name] for name in columns]
     names = ", ".join(f'"{name}"' for name in columns)
     statement = (
@@ -115,16 +130,16 @@ def _insert(
     )
     if ignore_duplicates:
         statement += " ON CONFLICT DO NOTHING"
-    return statement, tuple(sql.adapter(column) for column in targets)
+    return statement, Adapters([sql.adapter(column) for column in targets])
 
 
 @lru_cache(maxsize=256)
 def _update(
     sql: DriverSql, table: sa.Table, columns: tuple[str, ...], where: tuple[str, ...]
-) -> tuple[str, tuple[Adapter, ...]]:
+) -> tuple[str, Adapters]:
     targets = [table.c[name] for name in columns]
     keys = [table.c[name] for name in where]
     assignments = ", ".join(f'"{column.name}" = {sql.placeholder(column)}' for column in targets)
     conditions = " AND ".join(f'"{column.name}" = {sql.placeholder(column)}' for column in keys)
     statement = f"UPDATE {table.name} SET {assignments} WHERE {conditions}"
-    return statement, tuple(sql.adapter(column) for column in (*targets, *keys))
+    return statement, Adapters([sql.adapter(column) for column in (*targets, *keys)])

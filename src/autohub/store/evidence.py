@@ -32,6 +32,7 @@ class StoredJson(str):
     __slots__ = ()
 
 
+_EMPTY_OBJECT = StoredJson("{}")
 _STRICT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -185,6 +186,9 @@ def encode_all(
     """
     texts: dict[str, StoredJson] = {}
     for where, value in values.items():
+        if type(value) is dict and not value:  # most events' metadata
+            texts[where] = _EMPTY_OBJECT
+            continue
         text = _verbatim_json(value, max_bytes, max_string_chars)
         if text is None:
             break

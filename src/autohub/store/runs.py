@@ -644,7 +644,7 @@ class RunStore:
         )
 
 
-_FENCE_ADAPTERS = (driver_sql.same, driver_sql.same)
+_FENCE_ADAPTERS = driver_sql.Adapters((driver_sql.same, driver_sql.same))
 _NEW_STEP_COLUMNS = ("run_id", "step_id", "position", "state", "attempts")
 _ATTEMPT_COLUMNS = (
     "run_id",

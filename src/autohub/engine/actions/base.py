@@ -10,7 +10,6 @@ This module stays light (standard library only): the child process of a
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -222,7 +221,24 @@ async def run_action(
     except Exception as exc:  # an engine bug must still end as a result, and be logged
         request.context.logger.exception("the %s action failed unexpectedly", request.kind)
         result = exception_result(exc, prefix=f"{request.kind} action failed unexpectedly")
-    return dataclasses.replace(result, duration_seconds=time.monotonic() - started)
+    return _timed(result, time.monotonic() - started)
+
+
+def _timed(result: ActionResult, seconds: float) -> ActionResult:
+    """``result`` with its duration (``dataclasses.replace`` without its field-by-field
+    inspection: this runs for every attempt)."""
+    return ActionResult(
+        result.ok,
+        result.output,
+        result.error,
+        result.error_type,
+        result.error_types,
+        result.exit_code,
+        result.http_status,
+        result.timed_out,
+        result.final,
+        seconds,
+    )
 
 
 async def _dispatch(request: ActionRequest, thread_pool: ThreadPool | None) -> ActionResult:

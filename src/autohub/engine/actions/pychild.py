@@ -91,6 +91,8 @@ def _forget_namesake(top: str, root: Path) -> None:
 
 def wire_output(function_path: str, value: Any, output_bytes: int) -> Wire:
     """The wire form of a returned value: JSON-safe and within the output limit, or an error."""
+    if value is None:  # most steps return nothing
+        return {"output": None}
     try:
         safe = json_safe(value)
     except NotSerialisable as exc:
