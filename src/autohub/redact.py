@@ -23,6 +23,9 @@ from typing import Any
 MARKER = "[REDACTED]"
 MIN_SECRET_LENGTH = 4
 """Known secret values shorter than this are not redacted (they would match everywhere)."""
+CLEAN_STRING_MAX_CHARS = 128
+CLEAN_STRINGS_KEPT = 4096
+"""How many short strings found clean a redactor remembers (``any_may_match``)."""
 
 _SECRET_WORD = (
     r"(?:passwords?|passwd|passphrases?|secrets?|token|api[_-]?keys?|apikeys?|access[_-]?keys?"
@@ -139,6 +142,7 @@ class Redactor:
         self.known_secrets = frozenset(values)
         ordered = sorted(values, key=len, reverse=True)
         self._known = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._clean: set[str] = set()
 
     def with_secrets(self, more: Iterable[str]) -> Redactor:
         return Redactor(self.known_secrets | set(more))
@@ -155,6 +159,21 @@ class Redactor:
         if self._known is not None and self._known.search(text) is not None:
             return True
         return _may_match(text)
+
+    def any_may_match(self, strings: Iterable[str]) -> bool:
+        """``may_match`` of each string (a key or a value), remembering the short ones
+        found clean: the same few names come back in every event a process writes."""
+        clean = self._clean
+        for text in strings:
+            if text in clean:
+                continue
+            if self.may_match(text):
+                return True
+            if len(text) <= CLEAN_STRING_MAX_CHARS:
+                if len(clean) >= CLEAN_STRINGS_KEPT:
+                    clean.clear()
+                clean.add(text)
+        return False
 
     def text(self, text: str) -> str:
         """``text`` with every known secret and secret-looking pattern replaced."""

@@ -336,3 +336,30 @@ def test_harmless_keys_ending_in_key_take_the_fast_path() -> None:
     assert not Redactor().may_match(evidence.compact_json(document))
     assert Redactor().may_match('{"api_key": "x"}')
     assert Redactor().may_match('{"X-Api-Key": "x"}')
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        {"step": "deploy", "note": "password=hunter2hunter2"},
+        {"step": "deploy", "api_key": "AbC123xyz789QRS"},
+        {"step": "deploy", "seen": KNOWN},
+        {"step": "deploy", 7: "token=tok3nV4lue99"},
+    ],
+    ids=["pattern", "secret-key", "known", "int-key"],
+)
+def test_a_secret_in_a_flat_document_is_caught_after_clean_ones_were_remembered(
+    evidence: dict[Any, Any],
+) -> None:
+    from autohub.store import evidence as stored
+
+    redactor = Redactor([KNOWN])
+    limits = {"max_bytes": 65536, "max_string_chars": 8192}
+    for attempt in range(3):  # "step", "deploy"... are remembered clean meanwhile
+        stored.encode({"step": "deploy", "attempt": attempt}, "evidence", redactor, **limits)
+
+    text = stored.encode(evidence, "evidence", redactor, **limits)
+
+    for secret in ("hunter2hunter2", "AbC123xyz789QRS", KNOWN, "tok3nV4lue99"):
+        assert secret not in text
+    assert MARKER in text

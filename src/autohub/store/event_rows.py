@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from autohub.clock import utcnow
@@ -80,9 +81,18 @@ _DEFAULTS: dict[str, Any] = dict.fromkeys(EVENT_FIELDS)
 _OPTIONAL_TEXT = (("detected_from", 256), ("run_id", 64), ("correlation_id", 64))
 
 
+@lru_cache(maxsize=1024)
 def is_project_id(value: str) -> bool:
-    """Whether ``value`` is a valid project id (letters, digits, ``_.-``; 128 at most)."""
+    """Whether ``value`` is a valid project id (letters, digits, ``_.-``; 128 at most).
+    The answers are kept: a process writes the events of a few projects."""
     return len(value) <= 128 and _PROJECT.match(value) is not None
+
+
+@lru_cache(maxsize=1024)
+def _is_event_type(value: str) -> bool:
+    """Whether ``value`` is a valid event type (the answers are kept: a process writes
+    a few dozen types)."""
+    return len(value) <= 128 and _EVENT_TYPE.match(value) is not None
 
 
 def build_row(
@@ -145,7 +155,7 @@ def _plain_event(event: dict[str, Any]) -> dict[str, Any] | None:
     if not _FIELDS.issuperset(event):
         return None
     event_type, project_id = event.get("event_type"), event.get("project_id")
-    if not (type(event_type) is str and len(event_type) <= 128 and _EVENT_TYPE.match(event_type)):
+    if not (type(event_type) is str and _is_event_type(event_type)):
         return None
     if not (type(project_id) is str and is_project_id(project_id)):
         return None

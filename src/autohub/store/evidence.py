@@ -185,6 +185,7 @@ def encode_all(
     replace, they are stored as they are. Anything else takes the full ``prepare`` walk.
     """
     texts: dict[str, StoredJson] = {}
+    strings: list[str] | None = []
     for where, value in values.items():
         if type(value) is dict and not value:  # most events' metadata
             texts[where] = _EMPTY_OBJECT
@@ -193,13 +194,37 @@ def encode_all(
         if text is None:
             break
         texts[where] = StoredJson(text)
+        if strings is not None:
+            strings = _flat_strings(value, strings)
     else:
-        if not redactor.may_match("\n".join(texts.values())):
+        if strings is not None:  # flat documents: their strings, mostly known clean
+            if not redactor.any_may_match(strings):
+                return texts
+        elif not redactor.may_match("\n".join(texts.values())):
             return texts
     return {
         where: StoredJson(_prepared(value, where, redactor, max_bytes, max_string_chars)[1])
         for where, value in values.items()
     }
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _flat_strings(value: Any, strings: list[str]) -> list[str] | None:
+    """``strings`` plus the keys and string values of ``value`` when it is a flat mapping
+    of scalars (a typical event's evidence); None for anything else."""
+    if type(value) is not dict:
+        return None
+    for key, item in value.items():
+        if type(key) is not str:
+            return None
+        strings.append(key)
+        if type(item) is str:
+            strings.append(item)
+        elif type(item) not in _SCALARS:
+            return None
+    return strings
 
 
 def _verbatim_json(value: Any, max_bytes: int, max_string_chars: int) -> str | None:
