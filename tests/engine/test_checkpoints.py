@@ -52,8 +52,8 @@ def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Pat
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute("PRAGMA wal_autocheckpoint=0")
     writer.execute("CREATE TABLE t (v TEXT)")
-    # Only the commit count can trigger a checkpoint here: the interval is far away.
-    checkpointer = Checkpointer(str(path), commits_per_checkpoint=5, interval_seconds=60)
+    # Only the commit count can trigger a checkpoint here: no pause is long enough.
+    checkpointer = Checkpointer(str(path), commits_per_checkpoint=5, quiet_seconds=60)
     checkpointer.start()
     try:
         for n in range(5):
@@ -76,3 +76,32 @@ def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Pat
 
     assert triggered == 1
     assert rows == 5, "the committed rows are in the database file itself"
+
+
+def test_a_checkpoint_waits_for_the_writers_to_pause(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("CREATE TABLE t (v TEXT)")
+    checkpointer = Checkpointer(str(path), commits_per_checkpoint=10_000, quiet_seconds=0.3)
+    checkpointer.start()
+    try:
+        burst_ends = time.monotonic() + 1.0
+        while time.monotonic() < burst_ends:  # a commit every 20 ms: never a pause
+            writer.execute("INSERT INTO t VALUES ('row')")
+            checkpointer.committed()
+            time.sleep(0.02)
+        during_the_burst = checkpointer.checkpoints
+        deadline = time.monotonic() + 5
+        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waited = time.monotonic() - burst_ends
+        after_the_pause = checkpointer.checkpoints
+    finally:
+        checkpointer.stop()
+        writer.close()
+
+    assert during_the_burst == 0
+    assert after_the_pause == 1
+    assert 0.25 <= waited < 2
