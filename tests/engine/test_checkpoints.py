@@ -46,12 +46,18 @@ def test_a_run_checkpoints_the_wal_in_the_background(project: Path, database_url
     assert checkpointer.checkpoints >= 1  # at least the last one, when the hub closed
 
 
-def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Path) -> None:
-    path = tmp_path / "x.db"
+def wal_writer(path: Path) -> sqlite3.Connection:
+    """A connection to a new WAL database with a table ``t``, its autocheckpoint off."""
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute("PRAGMA wal_autocheckpoint=0")
     writer.execute("CREATE TABLE t (v TEXT)")
+    return writer
+
+
+def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    writer = wal_writer(path)
     # Only the commit count can trigger a checkpoint here: no pause is long enough.
     checkpointer = Checkpointer(str(path), commits_per_checkpoint=5, quiet_seconds=60)
     checkpointer.start()
@@ -80,10 +86,7 @@ def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Pat
 
 def test_a_checkpoint_waits_for_the_writers_to_pause(tmp_path: Path) -> None:
     path = tmp_path / "x.db"
-    writer = sqlite3.connect(path, isolation_level=None)
-    writer.execute("PRAGMA journal_mode=WAL")
-    writer.execute("PRAGMA wal_autocheckpoint=0")
-    writer.execute("CREATE TABLE t (v TEXT)")
+    writer = wal_writer(path)
     checkpointer = Checkpointer(str(path), commits_per_checkpoint=10_000, quiet_seconds=0.3)
     checkpointer.start()
     try:
