@@ -110,11 +110,9 @@ class Hub:
         """Record the version of the named (default: every) loaded definition; returns the
         names whose version is new."""
         chosen = self.registry if names is None else [self.registry.get(n) for n in names]
-        return self._record_seen([(d, *d.version_and_content()) for d in chosen])
+        return self._record_seen([(d, *d.version_and_canonical()) for d in chosen])
 
-    def _record_seen(
-        self, seen: Iterable[tuple[Definition, str, Callable[[], dict[str, Any]]]]
-    ) -> list[str]:
+    def _record_seen(self, seen: Iterable[tuple[Definition, str, Callable[[], str]]]) -> list[str]:
         """Record definitions with their versions; a content is made only for a version
         new to the store."""
         from autohub.store.definitions import SeenDefinition
@@ -139,25 +137,24 @@ class Hub:
         and process (``last_seen_at`` to the minute; a busy server writes it once)."""
         import time
 
-        version, content = definition.version_and_content()
+        version, content = definition.version_and_canonical()
         key = (definition.name, version)
         now = time.monotonic()
         if now - self._seen_at.get(key, -SEEN_EVERY_SECONDS) >= SEEN_EVERY_SECONDS:
             self._record_seen([(definition, version, content)])
             self._seen_at[key] = now
 
-    def _stored_content(
-        self, name: str, version: str, content: Callable[[], dict[str, Any]]
-    ) -> StoredJson:
-        """A definition's content as stored: whole (uncapped) and redacted; computed once
-        per version (every run records its definition)."""
+    def _stored_content(self, name: str, version: str, canonical: Callable[[], str]) -> StoredJson:
+        """A definition's content as stored: its canonical text (keys sorted), whole
+        (uncapped) and redacted; computed once per version (every run records its
+        definition)."""
         from autohub.store import evidence
 
         key = (name, version)
         stored = self._contents.get(key)
         if stored is None:
-            stored = self._contents[key] = evidence.encode(
-                content(),
+            stored = self._contents[key] = evidence.encode_text(
+                canonical(),
                 f"{name}.content",
                 self.events.redactor,
                 max_bytes=sys.maxsize,

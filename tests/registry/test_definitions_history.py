@@ -105,9 +105,9 @@ def test_a_version_already_stored_is_not_encoded_again(
     encoded: list[str] = []
     original = Hub._stored_content
 
-    def counting(self: Hub, name: str, version: str, content: Any) -> object:
+    def counting(self: Hub, name: str, version: str, canonical: Any) -> object:
         encoded.append(name)
-        return original(self, name, version, content)
+        return original(self, name, version, canonical)
 
     monkeypatch.setattr(Hub, "_stored_content", counting)
     with Hub.from_config(tmp_path / "autohub.yaml") as later:  # another process, same version

@@ -135,3 +135,17 @@ def test_values_needing_work_take_the_full_walk(value: dict[str, Any], stored: A
 def test_unserialisable_values_are_named() -> None:
     with pytest.raises(InvalidInput, match=r"evidence\.handle: a object is not JSON"):
         evidence.encode({"handle": object()}, "evidence", Redactor(), **LIMITS)
+
+
+def test_encode_text_keeps_clean_text_as_it_is_and_redacts_the_rest() -> None:
+    caps = {"max_bytes": 1 << 20, "max_string_chars": 1 << 20}
+    clean = '{"b":[1,2],"a":{"x":"deploy"}}'  # sorted or not, spacing: kept as written
+    secret = '{"a":{"url":"https://bob:s3cr3tPassw0rd@db.internal/app"}}'
+    escaped = json.dumps({"note": "déployé", "token": "tok3nV4lue99"})  # \\u escapes
+
+    assert evidence.encode_text(clean, "c", Redactor(), **caps) == clean
+    stored = evidence.encode_text(secret, "c", Redactor(), **caps)
+    assert "s3cr3tPassw0rd" not in stored
+    assert "[REDACTED]" in stored
+    decoded = json.loads(evidence.encode_text(escaped, "c", Redactor(), **caps))
+    assert decoded == {"note": "déployé", "token": "[REDACTED]"}

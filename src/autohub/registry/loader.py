@@ -26,9 +26,10 @@ from autohub.registry.models import (
     Automation,
     ProjectDefaults,
     Step,
-    content_version,
+    canonical_json,
     effective_policies,
     step_graph_problems,
+    text_version,
 )
 from autohub.registry.policies import (
     BreakerPolicy,
@@ -64,15 +65,15 @@ class Definition:
         immutable)."""
         return self.automation.version
 
-    def version_and_content(self) -> tuple[str, Callable[[], dict[str, Any]]]:
-        """The version, and how to get the content: when this call computes the version,
-        from the same dump (a large definition is dumped once, not twice), else dumped
-        again when asked."""
+    def version_and_canonical(self) -> tuple[str, Callable[[], str]]:
+        """The version, and how to get the content as the text it hashes
+        (``canonical_json``): when this call computes the version, that very text (a large
+        definition is dumped and encoded once, not twice), else made again when asked."""
         if "version" in self.__dict__:
-            return self.version, self.automation.content
-        content = self.automation.content()
-        self.__dict__["version"] = version = content_version(content)
-        return version, lambda: content
+            return self.version, lambda: canonical_json(self.automation.content())
+        canonical = canonical_json(self.automation.content())
+        self.__dict__["version"] = version = text_version(canonical)
+        return version, lambda: canonical
 
 
 @dataclass

@@ -104,9 +104,19 @@ class Automation(Policies):
         return content_version(self.content())
 
 
+def canonical_json(content: dict[str, Any]) -> str:
+    """An automation's normalised content as the text its version hashes: keys sorted,
+    no spaces, ASCII."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"))
+
+
 def content_version(content: dict[str, Any]) -> str:
     """The version of an automation's normalised content (``Automation.content``)."""
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return text_version(canonical_json(content))
+
+
+def text_version(canonical: str) -> str:
+    """The version of a content's ``canonical_json``."""
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

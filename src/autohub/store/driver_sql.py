@@ -10,15 +10,16 @@ error translation stay with SQLAlchemy and ``Database``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
 from autohub.store import evidence
-from autohub.store.event_rows import sqlite_time
+from autohub.store.event_rows import from_sqlite_time, sqlite_time
 from autohub.store.schema import JSONDocument, UTCDateTime
 
 Adapter = Callable[[Any], Any]
@@ -33,6 +34,14 @@ def _aware_time(moment: datetime | None) -> datetime | None:
 
 def _json_text(value: Any) -> str | None:
     return None if value is None else evidence.compact_json(value)
+
+
+def _utc_time(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _json_value(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def same(value: Any) -> Any:
@@ -79,6 +88,21 @@ class DriverSql:
         return (
             f'SELECT 1 FROM {table.name} WHERE "id" = {self._mark} AND "owner" = {self._mark}{lock}'
         )
+
+    def select(
+        self, table: sa.Table, columns: Sequence[str], where: Sequence[str], order_by: str
+    ) -> tuple[str, Adapters]:
+        """``SELECT columns FROM table WHERE where = ... ORDER BY order_by`` and the readers
+        that turn a row's values into what the table's types read (``UTCDateTime``: an aware
+        UTC datetime; JSON: the data)."""
+        return _select(self, table, tuple(columns), tuple(where), order_by)
+
+    def reader(self, column: sa.Column[Any]) -> Adapter:
+        if isinstance(column.type, UTCDateTime):
+            return from_sqlite_time if self.dialect == "sqlite" else _utc_time
+        if isinstance(column.type, JSONDocument | sa.JSON):
+            return _json_value
+        return same
 
     def adapter(self, column: sa.Column[Any]) -> Adapter:
         if isinstance(column.type, UTCDateTime):
@@ -143,3 +167,16 @@ def _update(
     conditions = " AND ".join(f'"{column.name}" = {sql.placeholder(column)}' for column in keys)
     statement = f"UPDATE {table.name} SET {assignments} WHERE {conditions}"
     return statement, Adapters([sql.adapter(column) for column in (*targets, *keys)])
+
+
+@lru_cache(maxsize=64)
+def _select(
+    sql: DriverSql, table: sa.Table, columns: tuple[str, ...], where: tuple[str, ...], order: str
+) -> tuple[str, Adapters]:
+    targets = [table.c[name] for name in columns]
+    names = ", ".join(f'"{name}"' for name in columns)
+    conditions = " AND ".join(f'"{table.c[name].name}" = {sql._mark}' for name in where)
+    statement = (
+        f'SELECT {names} FROM {table.name} WHERE {conditions} ORDER BY "{table.c[order].name}"'
+    )
+    return statement, Adapters([sql.reader(column) for column in targets])

@@ -234,11 +234,28 @@ def _verbatim_json(value: Any, max_bytes: int, max_string_chars: int) -> str | N
         text = _STRICT_ENCODER.encode(value)
     except (TypeError, ValueError):  # not plain JSON data: prepare converts or explains it
         return None
-    if (
+    return text if _is_verbatim(text, max_bytes, max_string_chars) else None
+
+
+def _is_verbatim(text: str, max_bytes: int, max_string_chars: int) -> bool:
+    """Whether JSON ``text`` holds every string as written (no escape sequence, nothing
+    unstorable) within the caps."""
+    return (
         len(text) <= max_string_chars
         and "\\" not in text
         and (text.isascii() or _UNSTORABLE.search(text) is None)
         and (len(text) * 4 <= max_bytes or len(text.encode()) <= max_bytes)
-    ):
-        return text
-    return None
+    )
+
+
+def encode_text(
+    text: str, where: str, redactor: Redactor, *, max_bytes: int, max_string_chars: int
+) -> StoredJson:
+    """``encode`` of the data that JSON ``text`` stands for, keeping ``text`` itself (its
+    key order, its spacing) when it can be stored as it is: a large document already
+    encoded (a definition's canonical form) is not encoded again."""
+    if _is_verbatim(text, max_bytes, max_string_chars) and not redactor.may_match(text):
+        return StoredJson(text)
+    return encode(
+        json.loads(text), where, redactor, max_bytes=max_bytes, max_string_chars=max_string_chars
+    )

@@ -10,6 +10,7 @@ transaction, and only while the caller still owns the run (a fencing check).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -499,10 +500,20 @@ class RunStore:
         return _run_from_row(rows[0])
 
     def steps(self, run_id: str) -> list[StepRecord]:
-        rows = self._fetch(
-            sa.select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.position)
+        """The run's steps in definition order (on the driver's cursor: a runner reads a
+        1,000-step run's rows before its first step, and SQLAlchemy's processing of each
+        value would cost more than the query)."""
+        statement, readers = driver_sql.for_dialect(self.database.dialect).select(
+            run_steps, _STEP_COLUMNS, ("run_id",), "position"
         )
-        return [StepRecord(**row) for row in rows]
+        try:
+            with self.database.connect() as connection:
+                cursor = driver_sql.driver_cursor(connection)
+                cursor.execute(statement, (run_id,))
+                rows = cursor.fetchall()
+        except self.database.errors as exc:
+            raise self.database.translate(exc, "read runs") from exc
+        return [StepRecord(*driver_sql.adapt(readers, row)) for row in rows]
 
     def attempts(self, run_id: str) -> list[AttemptRecord]:
         rows = self._fetch(
@@ -644,6 +655,7 @@ class RunStore:
         )
 
 
+_STEP_COLUMNS = tuple(field.name for field in dataclasses.fields(StepRecord))
 _FENCE_ADAPTERS = driver_sql.Adapters((driver_sql.same, driver_sql.same))
 _NEW_STEP_COLUMNS = ("run_id", "step_id", "position", "state", "attempts")
 _ATTEMPT_COLUMNS = (
