@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 import textwrap
 from collections.abc import Iterator
@@ -62,7 +61,7 @@ def request(spec: dict[str, object], timeout_seconds: float | None = 5) -> Actio
             params={},
             outputs={},
             idempotency_key=None,
-            logger=logging.getLogger("test"),
+            logger_name="test",
         ),
         timeout_seconds=timeout_seconds,
     )

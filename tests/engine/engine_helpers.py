@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import socket
 import sys
@@ -53,7 +52,7 @@ def make_request(
         params={"env": "staging"},
         outputs={"build": {"version": "1.2.3"}},
         idempotency_key="key-1",
-        logger=logging.getLogger(LOGGER_NAME),
+        logger_name=LOGGER_NAME,
         project_id="ops",
     )
     return ActionRequest(

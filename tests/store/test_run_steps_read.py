@@ -39,6 +39,8 @@ def test_step_rows_read_back_as_sqlalchemy_reads_them(database: Database) -> Non
         finished_at=started + timedelta(seconds=3),
         idempotency_key="deploy:build:1.2",
     )
+    changes.step("verify", output="pong")  # a JSON string, not a document
+    changes.step("ship", output=42)  # SQLite keeps a JSON number as a number
     changes.step(
         "ship",
         state="running",
@@ -62,5 +64,6 @@ def test_step_rows_read_back_as_sqlalchemy_reads_them(database: Database) -> Non
     assert build.output == {"artifact": "app-1.2.tar.gz", "sizes": [1, 2.5], "note": "déployé ✓"}
     assert build.started_at == started
     assert build.started_at.tzinfo == UTC
-    assert fast[2].output is None
+    assert fast[2].output == "pong"
+    assert fast[1].output == 42
     assert fast[2].started_at is None

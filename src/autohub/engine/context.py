@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 
@@ -26,6 +27,13 @@ class StepContext:
     outputs: Mapping[str, Any]
     """Upstream step id -> that step's output."""
     idempotency_key: str | None
-    logger: logging.Logger
+    logger_name: str = "autohub.step"
     project_id: str = ""
     """The project the run belongs to (its events go there)."""
+
+    @cached_property
+    def logger(self) -> logging.Logger:
+        """The step's logger, ``logger_name`` (looked up when first used: most steps
+        never log, and a logger made for each step of a large run costs time and memory
+        for good)."""
+        return logging.getLogger(self.logger_name)

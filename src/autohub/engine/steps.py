@@ -12,7 +12,6 @@ kind (``n8n``) names its recovery events that way without the engine knowing it.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -99,7 +98,6 @@ class StepRunner:
         self.locks = locks
         self.environ = environ
         self._static_specs: dict[int, tuple[ActionChoice, str, Mapping[str, Any] | None, Any]] = {}
-        self._loggers: dict[tuple[str, str], logging.Logger] = {}
 
     async def run(self, plan: StepPlan) -> StepOutcome:
         requests = self._lock_requests(plan)
@@ -252,7 +250,7 @@ class StepRunner:
                 params=plan.params,
                 outputs=plan.outputs,
                 idempotency_key=plan.idempotency_key,
-                logger=self._logger(plan),
+                logger_name=f"autohub.step.{plan.automation}.{plan.step.id}",
                 project_id=plan.project_id,
             ),
             timeout_seconds=timeout,
@@ -283,18 +281,6 @@ class StepRunner:
                 self._static_specs.clear()
             self._static_specs[id(choice)] = cached
         return cached[1], cached[2], cached[3]
-
-    def _logger(self, plan: StepPlan) -> logging.Logger:
-        """The step's logger, ``autohub.step.<automation>.<step>`` (looked up once)."""
-        key = (plan.automation, plan.step.id)
-        logger = self._loggers.get(key)
-        if logger is None:
-            if len(self._loggers) >= CACHED_DEFINITION_PARTS:
-                self._loggers.clear()
-            logger = self._loggers[key] = logging.getLogger(
-                f"autohub.step.{plan.automation}.{plan.step.id}"
-            )
-        return logger
 
     def _environ(self, plan: StepPlan) -> Mapping[str, str]:
         environ = dict(os.environ if self.environ is None else self.environ)

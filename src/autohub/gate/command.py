@@ -8,7 +8,6 @@ scratch directory of the gate's, read back for exact test counts.
 
 from __future__ import annotations
 
-import logging
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -101,7 +100,7 @@ async def run_command(
                 params={},
                 outputs={},
                 idempotency_key=None,
-                logger=logging.getLogger(f"autohub.gate.{label}"),
+                logger_name=f"autohub.gate.{label}",
             ),
             timeout_seconds=timeout_seconds,
             limits=Limits(output_bytes=OUTPUT_BYTES),

@@ -40,8 +40,12 @@ def _utc_time(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+
+
 def _json_value(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    """A JSON column's value read from SQLite: text to decode, or a number (the column's
+    numeric affinity stores JSON ``42`` as an integer)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def same(value: Any) -> Any:
@@ -100,8 +104,8 @@ class DriverSql:
     def reader(self, column: sa.Column[Any]) -> Adapter:
         if isinstance(column.type, UTCDateTime):
             return from_sqlite_time if self.dialect == "sqlite" else _utc_time
-        if isinstance(column.type, JSONDocument | sa.JSON):
-            return _json_value
+        if isinstance(column.type, JSONDocument | sa.JSON):  # psycopg decodes JSONB itself
+            return _json_value if self.dialect == "sqlite" else same
         return same
 
     def adapter(self, column: sa.Column[Any]) -> Adapter:

@@ -213,5 +213,5 @@ def _run_job(job: dict[str, Any], logger: logging.Logger) -> Wire:
         function = import_function(function_path, job["root"])
     except BaseException as exc:
         return wire_error(exc, prefix=f"cannot import {function_path}")
-    context = StepContext(**job["context"], logger=logger)
+    context = StepContext(**job["context"], logger_name=logger.name)
     return call(function_path, function, context, job["kwargs"], job["output_bytes"])
