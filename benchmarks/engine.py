@@ -30,7 +30,10 @@ the number of recorded steps), so a broken run cannot look fast.
 Processes run interleaved (for each repetition: A, B, C, each system in turn) after one
 unmeasured warm-up process per system (it fills a private bytecode cache and, for
 Prefect, creates the server database that every measured process then gets a fresh copy
-of). The report gives median, min and max seconds, the ratio peer/autohub (above 1:
+of). Before each process the previous ones' writes are flushed to disk (``os.sync``)
+and the machine is left idle for half a second, so that no process is timed while the
+kernel writes back what another one (a Prefect server's database, autohub's WAL) left
+behind. The report gives median, min and max seconds, the ratio peer/autohub (above 1:
 autohub is faster), PASS/FAIL against autohub's targets, peak RSS for workload A and
 autohub's time split (before the first step / executing / after the last).
 
@@ -98,6 +101,16 @@ DURABILITY_NOTE = (
     "defaults (rollback journal, synchronous=FULL: fsyncs on every commit); Prefect in its",
     "defaults does not survive kill -9 of the flow process (per the issue).",
 )
+
+
+SETTLE_SECONDS = 0.5
+
+
+def settle() -> None:
+    """Flush what earlier processes wrote and wait a moment: each process starts on a
+    quiet machine, whichever system ran before it."""
+    os.sync()
+    time.sleep(SETTLE_SECONDS)
 
 
 def workload_size(workload: str, steps: int) -> int:
@@ -523,6 +536,7 @@ class Bench:
         if profile is not None:
             argv += ["--profile-file", str(profile)]
         log = workdir / "output.log"
+        settle()
         started = time.perf_counter()
         with log.open("wb") as output:
             process = subprocess.Popen(
