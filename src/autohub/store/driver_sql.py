@@ -40,8 +40,6 @@ def _utc_time(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-
-
 def _json_value(value: Any) -> Any:
     """A JSON column's value read from SQLite: text to decode, or a number (the column's
     numeric affinity stores JSON ``42`` as an integer)."""
