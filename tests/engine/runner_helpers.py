@@ -79,6 +79,15 @@ async def cancellable(ctx, seconds=30):
     return {}
 
 
+async def swallow_cancel(ctx, seconds=30):
+    """Catches its cancellation and returns as if nothing happened."""
+    try:
+        await asyncio.sleep(float(seconds))
+    except asyncio.CancelledError:
+        return {"swallowed": True}
+    return {"swallowed": False}
+
+
 MARK = contextvars.ContextVar("MARK")
 
 

@@ -297,3 +297,71 @@ def test_a_run_leaves_older_objects_out_of_the_collectors_passes_and_hands_them_
     assert kept > 0
     assert left_alone == {"frozen": True}  # the program's own freeze
     assert after_that == 0  # autohub no longer freezes anything in this process
+
+
+def test_the_lock_of_a_step_on_the_runners_thread_is_kept_while_it_runs(
+    project: Path, database_url: str
+) -> None:
+    from autohub.store.locks import Granted, LockStore
+
+    hub = project_hub(
+        project,
+        database_url,
+        """
+        deploy:
+          steps:
+            - id: only
+              concurrency: {key: deploy, limit: 1, lease: 1s}
+              python: {function: "jobs:where", kwargs: {seconds: 2.5}}
+        """,
+    )
+    with hub:
+        locks = LockStore(hub.database, hub.events)
+        taken: list[object] = []
+
+        def intruder() -> None:
+            time.sleep(1.8)  # past the step's 1 s lease, had nobody renewed it
+            taken.append(locks.try_acquire("deploy", "intruder", 1, 5, project_id="test"))
+
+        other = threading.Thread(target=intruder)
+        other.start()
+        run = hub.run("deploy")
+        other.join()
+        seen = step_outputs(hub, run.id)
+    assert run.state == "succeeded", run.error
+    assert seen["only"]["thread"] == threading.current_thread().name  # run on the runner's thread
+    assert not isinstance(taken[0], Granted)  # the heartbeat renewed the step's lease
+
+
+def test_a_cancellation_from_outside_stops_the_run_even_if_the_step_swallows_it(
+    project: Path, database_url: str
+) -> None:
+    hub = project_hub(
+        project,
+        database_url,
+        """
+        chain:
+          steps:
+            - {id: first, python: "jobs:swallow_cancel"}
+            - {id: second, needs: [first], python: "jobs:where"}
+        """,
+    )
+    with hub:
+        run, _ = hub.start("chain")
+        runner = hub.runner(alone=True)
+
+        async def stop_the_process_meanwhile() -> str:
+            task = asyncio.create_task(runner.execute(run.id, hub.automation_of(run)))
+            await asyncio.sleep(0.5)
+            task.cancel()  # as asyncio.run does on Ctrl-C
+            return (await task).state
+
+        try:
+            state = asyncio.run(stop_the_process_meanwhile())
+        finally:
+            runner.steps.executor.close()
+        steps = {step.step_id: step.state for step in hub.runs.steps(run.id)}
+        first = step_outputs(hub, run.id)["first"]
+    assert state == "cancelled"
+    assert first == {"swallowed": True}  # what the step returned is recorded
+    assert steps == {"first": "succeeded", "second": "cancelled"}

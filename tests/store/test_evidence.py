@@ -149,3 +149,5 @@ def test_encode_text_keeps_clean_text_as_it_is_and_redacts_the_rest() -> None:
     assert "[REDACTED]" in stored
     decoded = json.loads(evidence.encode_text(escaped, "c", Redactor(), **caps))
     assert decoded == {"note": "déployé", "token": "[REDACTED]"}
+    with pytest.raises(InvalidInput, match="not valid JSON"):  # not stored as it is
+        evidence.encode_text('{"ratio":NaN}', "c", Redactor(), **caps)

@@ -218,7 +218,7 @@ class _Execution:
             on_cancel_requested=self._cancel_requested,
             on_lease_lost=self._lease_lost,
             locks=self.runner.locks,
-            lock_holders=lambda: self.lock_holders(list(self.running)),
+            lock_holders=lambda: self.lock_holders(self._running_step_ids()),
         )
         heartbeat.start()
         try:
@@ -241,6 +241,11 @@ class _Execution:
         finally:
             heartbeat.stop()
         return self._finish()
+
+    def _running_step_ids(self) -> list[str]:
+        """The steps running now: in tasks, and the one the runner awaits itself."""
+        inline = self.inline
+        return [*self.running, *([inline.step.id] if inline is not None else [])]
 
     def lock_holders(self, step_ids: Iterable[str] | None = None) -> list[str]:
         """The holders that may hold locks: the run's when it has run-level concurrency,
@@ -434,6 +439,7 @@ class _Execution:
         assert self.main_task is not None
         self.inline = _Running(plan.step, plan.attempt, self.main_task)
         self.runner.progress("step_started", step_id=step_id, attempt=plan.attempt)
+        cancelling = self.main_task.cancelling()
         try:
             outcome = await self.runner.steps.run(plan)
         except asyncio.CancelledError:
@@ -451,6 +457,10 @@ class _Execution:
                 self.inline_cancelled = False
                 self.main_task.uncancel()
         self._settle(step_id, plan.step, plan.attempt, outcome)
+        if self.main_task.cancelling() > cancelling:
+            # A cancellation from outside (the process is stopping) that the step caught
+            # and returned from: it still stops the run, as it would stop a wait for a task.
+            raise asyncio.CancelledError
 
     def _collect(self, task: asyncio.Task[StepOutcome]) -> None:
         step_id = self.task_steps.pop(task)

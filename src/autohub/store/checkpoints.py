@@ -22,6 +22,8 @@ import threading
 
 logger = logging.getLogger(__name__)
 
+IDLE_CHECK_SECONDS = 1.0
+
 
 class Checkpointer:
     """Checkpoints one SQLite database file in a daemon thread while started."""
@@ -67,7 +69,9 @@ class Checkpointer:
         connection = sqlite3.connect(self.path, timeout=5, isolation_level=None)
         try:
             while True:
-                self._wake.wait()
+                # Woken by the first commit after a checkpoint; the timeout covers a wake-up
+                # lost when a commit's count raced the reset below.
+                self._wake.wait(IDLE_CHECK_SECONDS)
                 self._wake.clear()
                 self._wait_for_a_pause()
                 if self._commits:

@@ -254,7 +254,12 @@ def encode_text(
     """``encode`` of the data that JSON ``text`` stands for, keeping ``text`` itself (its
     key order, its spacing) when it can be stored as it is: a large document already
     encoded (a definition's canonical form) is not encoded again."""
-    if _is_verbatim(text, max_bytes, max_string_chars) and not redactor.may_match(text):
+    if (
+        _is_verbatim(text, max_bytes, max_string_chars)
+        and "NaN" not in text  # not JSON: the full path says so
+        and "Infinity" not in text
+        and not redactor.may_match(text)
+    ):
         return StoredJson(text)
     return encode(
         json.loads(text), where, redactor, max_bytes=max_bytes, max_string_chars=max_string_chars

@@ -509,8 +509,11 @@ class RunStore:
         try:
             with self.database.connect() as connection:
                 cursor = driver_sql.driver_cursor(connection)
-                cursor.execute(statement, (run_id,))
-                rows = cursor.fetchall()
+                try:
+                    cursor.execute(statement, (run_id,))
+                    rows = cursor.fetchall()
+                finally:
+                    cursor.close()
         except self.database.errors as exc:
             raise self.database.translate(exc, "read runs") from exc
         return [StepRecord(*driver_sql.adapt(readers, row)) for row in rows]
