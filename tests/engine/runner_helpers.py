@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
 from autohub.hub import Hub
 from autohub.store import migrations
+from autohub.store.runs import RunRecord
 
 JOBS = '''
 """Step functions for the runner tests."""
@@ -134,6 +136,18 @@ def project_hub(root: Path, database_url: str, automations: str, extra: str = ""
     """``make_project``, then a hub on it."""
     make_project(root, database_url, automations, extra=extra)
     return open_hub(root, database_url)
+
+
+def start_and_cancel_after(hub: Hub, name: str, seconds: float) -> tuple[str, RunRecord]:
+    """Start a run of ``name`` and execute it here while another thread asks to cancel it
+    after ``seconds``; the run's id and the finished run."""
+    run, _ = hub.start(name)
+    canceller = threading.Timer(seconds, hub.cancel, args=(run.id,))
+    canceller.start()
+    try:
+        return run.id, hub.execute(run.id)
+    finally:
+        canceller.join()
 
 
 def step_outputs(hub: Hub, run_id: str) -> dict[str, Any]:

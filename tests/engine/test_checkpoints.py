@@ -55,6 +55,13 @@ def wal_writer(path: Path) -> sqlite3.Connection:
     return writer
 
 
+def wait_for_a_checkpoint(checkpointer: Checkpointer, seconds: float = 5) -> None:
+    """Until ``checkpointer`` has checkpointed once, or ``seconds`` passed."""
+    deadline = time.monotonic() + seconds
+    while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Path) -> None:
     path = tmp_path / "x.db"
     writer = wal_writer(path)
@@ -65,9 +72,7 @@ def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Pat
         for n in range(5):
             writer.execute("INSERT INTO t VALUES (?)", (f"row {n}",))
             checkpointer.committed()
-        deadline = time.monotonic() + 5
-        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for_a_checkpoint(checkpointer)
         triggered = checkpointer.checkpoints
         copy = tmp_path / "copy.db"
         shutil.copyfile(path, copy)  # the database file alone, without its WAL
@@ -96,9 +101,7 @@ def test_a_checkpoint_waits_for_the_writers_to_pause(tmp_path: Path) -> None:
             checkpointer.committed()
             time.sleep(0.02)
         during_the_burst = checkpointer.checkpoints
-        deadline = time.monotonic() + 5
-        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for_a_checkpoint(checkpointer)
         waited = time.monotonic() - burst_ends
         after_the_pause = checkpointer.checkpoints
     finally:

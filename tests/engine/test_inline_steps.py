@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import project_hub, step_outputs, trace_lines
+from runner_helpers import project_hub, start_and_cancel_after, step_outputs, trace_lines
 
 
 @pytest.fixture
@@ -179,13 +179,9 @@ def test_a_cancel_during_a_step_on_the_runners_thread_stops_the_run_after_it(
         """,
     )
     with hub:
-        run, _ = hub.start("chain")
-        canceller = threading.Timer(0.3, hub.cancel, args=(run.id,))
-        canceller.start()
-        finished = hub.execute(run.id)
-        canceller.join()
-        steps = {step.step_id: step.state for step in hub.runs.steps(run.id)}
-        first = step_outputs(hub, run.id)["first"]
+        run_id, finished = start_and_cancel_after(hub, "chain", 0.3)
+        steps = {step.step_id: step.state for step in hub.runs.steps(run_id)}
+        first = step_outputs(hub, run_id)["first"]
     assert first["thread"] == threading.current_thread().name
     assert finished.state == "cancelled"
     assert steps == {"first": "succeeded", "second": "cancelled"}
@@ -208,15 +204,11 @@ def test_a_cancel_during_an_awaited_step_cancels_the_step_itself(
         """,
     )
     with hub:
-        run, _ = hub.start("chain")
-        canceller = threading.Timer(0.3, hub.cancel, args=(run.id,))
-        canceller.start()
         started = time.monotonic()
-        finished = hub.execute(run.id)
+        run_id, finished = start_and_cancel_after(hub, "chain", 0.3)
         took = time.monotonic() - started
-        canceller.join()
-        steps = {step.step_id: step.state for step in hub.runs.steps(run.id)}
-        attempts = [(a.step_id, a.outcome) for a in hub.runs.attempts(run.id)]
+        steps = {step.step_id: step.state for step in hub.runs.steps(run_id)}
+        attempts = [(a.step_id, a.outcome) for a in hub.runs.attempts(run_id)]
     assert finished.state == "cancelled"
     assert took < 10  # not the step's 30 s
     assert steps == {"first": "cancelled", "second": "cancelled"}
@@ -255,12 +247,8 @@ def test_a_long_chain_of_quick_steps_still_hears_a_cancel(project: Path, databas
     )
     hub = project_hub(project, database_url, f"chain:\n          steps:\n{steps}\n")
     with hub:
-        run, _ = hub.start("chain")
-        canceller = threading.Timer(0.5, hub.cancel, args=(run.id,))
-        canceller.start()
-        finished = hub.execute(run.id)
-        canceller.join()
-        states = [step.state for step in hub.runs.steps(run.id)]
+        run_id, finished = start_and_cancel_after(hub, "chain", 0.5)
+        states = [step.state for step in hub.runs.steps(run_id)]
     # 400 steps of 10 ms take 4 s or more; the cancel is heard within a heartbeat or two
     assert finished.state == "cancelled"
     assert 0 < states.count("succeeded") < 300

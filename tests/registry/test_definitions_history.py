@@ -81,19 +81,24 @@ def test_hub_records_loaded_definitions_redacted(
         assert count == 1
 
 
-def test_a_version_already_stored_is_not_encoded_again(
-    database_url: str, tmp_path: Path, write: WriteFile, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def write_notify(write: WriteFile, word: str) -> None:
+    """autohub.yaml with one automation, ``notify``, that echoes ``word``."""
     write(
         "autohub.yaml",
-        """
+        f"""
         project: acme
         automations:
           notify:
             steps:
-              - {id: post, shell: [echo, hi]}
+              - {{id: post, shell: [echo, {word}]}}
         """,
     )
+
+
+def test_a_version_already_stored_is_not_encoded_again(
+    database_url: str, tmp_path: Path, write: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_notify(write, "hi")
     monkeypatch.setenv("AUTOHUB_DATABASE_URL", database_url)
     with Hub.from_config(tmp_path / "autohub.yaml") as first:
         from autohub.store import migrations
@@ -117,16 +122,7 @@ def test_a_version_already_stored_is_not_encoded_again(
     assert again.last_seen_at > stored.last_seen_at
     assert again.content == stored.content
 
-    write(
-        "autohub.yaml",
-        """
-        project: acme
-        automations:
-          notify:
-            steps:
-              - {id: post, shell: [echo, changed]}
-        """,
-    )
+    write_notify(write, "changed")
     with Hub.from_config(tmp_path / "autohub.yaml") as changed:
         assert changed.record_definitions() == ["notify"]
     assert encoded == ["notify"]  # only the new version's content was encoded

@@ -442,15 +442,13 @@ class _Execution:
         cancelling = self.main_task.cancelling()
         try:
             outcome = await self.runner.steps.run(plan)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if not self.inline_cancelled or self.lease_lost:
                 self._record_interrupted(step_id, plan.step, plan.attempt, "cancelled")
                 raise
-            outcome = StepOutcome(state="cancelled", method=plan.step.kind, error="cancelled")
-        except Exception as exc:  # a bug in a policy: the step fails with the reason
-            outcome = StepOutcome(
-                state="failed", method=plan.step.kind, error=f"{type(exc).__name__}: {exc}"
-            )
+            outcome = _outcome_of_exception(plan.step, exc)
+        except Exception as exc:
+            outcome = _outcome_of_exception(plan.step, exc)
         finally:
             self.inline = None
             if self.inline_cancelled:  # our own cancellation was delivered: forget it
@@ -467,12 +465,8 @@ class _Execution:
         item = self.running.pop(step_id)
         try:
             outcome = task.result()
-        except asyncio.CancelledError:  # the attempt is recorded, as by _stop_running
-            outcome = StepOutcome(state="cancelled", method=item.step.kind, error="cancelled")
-        except Exception as exc:  # a bug in a policy: the step fails with the reason
-            outcome = StepOutcome(
-                state="failed", method=item.step.kind, error=f"{type(exc).__name__}: {exc}"
-            )
+        except (asyncio.CancelledError, Exception) as exc:
+            outcome = _outcome_of_exception(item.step, exc)
         self._settle(step_id, item.step, item.attempt, outcome)
 
     def _settle(self, step_id: str, step: Step, attempt: int, outcome: StepOutcome) -> None:
@@ -704,6 +698,15 @@ class _Execution:
             "detected_from": "engine",
             "evidence": {"automation": self.automation.name, **evidence},
         }
+
+
+def _outcome_of_exception(step: Step, exc: BaseException) -> StepOutcome:
+    """How a step ended that raised instead of returning its outcome: cancelled (its
+    attempt is recorded, as by ``_stop_running``), or failed by a bug in a policy (the
+    step fails with the reason)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return StepOutcome(state="cancelled", method=step.kind, error="cancelled")
+    return StepOutcome(state="failed", method=step.kind, error=f"{type(exc).__name__}: {exc}")
 
 
 def _wake(future: asyncio.Future[None]) -> None:

@@ -177,7 +177,7 @@ def _select(
 ) -> tuple[str, Adapters]:
     targets = [table.c[name] for name in columns]
     names = ", ".join(f'"{name}"' for name in columns)
-    conditions = " AND ".join(f'"{table.c[name].name}" = {sql._mark}' for name in where)
+    conditions = " AND ".join(f'"{name}" = {sql.placeholder(table.c[name])}' for name in where)
     statement = (
         f'SELECT {names} FROM {table.name} WHERE {conditions} ORDER BY "{table.c[order].name}"'
     )
