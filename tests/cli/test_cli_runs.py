@@ -10,6 +10,8 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -132,6 +134,24 @@ def test_run_exits_0_and_prints_the_step_tree(cli, project, read_db):
     assert stderr == ""
     (step,) = read_db(project.database_url, "SELECT output FROM run_steps")
     assert "hello, x" in str(step["output"])
+
+
+def test_a_run_on_sqlite_does_not_import_the_postgresql_dialect_or_driver(cli, sqlite_project):
+    # SQLAlchemy's PostgreSQL dialect costs a SQLite process 19 modules and 2.7 MB.
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "autohub", "run", "hello", "-p", "who=x"],
+        cwd=cli.cwd,
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "sqlalchemy.dialects.sqlite" in imported  # the log is read right...
+    assert {name for name in imported if "postgresql" in name or "psycopg" in name} == set()
 
 
 def test_a_failed_run_exits_1_and_run_show_lists_every_attempt(cli, project, read_db):

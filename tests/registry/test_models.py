@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from autohub.config import load_config
 from autohub.errors import InvalidInput
-from autohub.registry.models import Automation
+from autohub.registry.loader import load_registry
+from autohub.registry.models import Automation, canonical_json
 from autohub.registry.params import validate_params
 
 
@@ -259,6 +263,36 @@ def test_version_ignores_key_order_and_explicit_defaults() -> None:
     )
     assert base.version == reordered.version == with_defaults.version
     assert len(base.version) == 64
+
+
+def test_the_canonical_text_made_step_by_step_is_the_canonical_json_of_the_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autohub.scaffold import scaffold
+
+    for name in [name for name in sys.modules if name.split(".")[0] == "ops"]:
+        monkeypatch.delitem(sys.modules, name)  # another test's project's "ops" package
+    scaffold(tmp_path, "proj")
+    examples = [
+        d.automation for d in load_registry(load_config(tmp_path / "autohub.yaml", cwd=tmp_path))
+    ]
+    rich = automation(
+        description="Sauvegarde nocturne \u2013 v\u00e9rifi\u00e9e",
+        tags=["ops", "backup"],
+        params={"env": {"type": "string", "enum": ["prod", "dev"], "default": "dev"}},
+        triggers=[{"type": "cron", "schedule": "0 2 * * *", "params": {"env": "prod"}}],
+        timeout="5m",
+        retry={"attempts": 3, "backoff": {"initial": "2s", "factor": 2, "max": "20s"}},
+        steps=[
+            {"id": "call", "http": {"url": "https://x.example/a", "json": {"b": 1, "a": [2]}}},
+            {"id": "b", "needs": ["call"], "shell": ["true"], "run_if": "always"},
+        ],
+    )
+    assert len(examples) >= 3
+    for example in [*examples, rich]:
+        assert example.canonical_text() == canonical_json(example.content()), example.name
+    assert '"json":{"a":[2],"b":1}' in rich.canonical_text()
+    assert "\\u2013" in rich.canonical_text()  # ASCII, as json.dumps writes it
 
 
 def test_version_changes_with_the_content() -> None:

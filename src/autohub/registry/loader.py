@@ -26,7 +26,6 @@ from autohub.registry.models import (
     Automation,
     ProjectDefaults,
     Step,
-    canonical_json,
     effective_policies,
     step_graph_problems,
     text_version,
@@ -70,8 +69,8 @@ class Definition:
         (``canonical_json``): when this call computes the version, that very text (a large
         definition is dumped and encoded once, not twice), else made again when asked."""
         if "version" in self.__dict__:
-            return self.version, lambda: canonical_json(self.automation.content())
-        canonical = canonical_json(self.automation.content())
+            return self.version, self.automation.canonical_text
+        canonical = self.automation.canonical_text()
         self.__dict__["version"] = version = text_version(canonical)
         return version, lambda: canonical
 

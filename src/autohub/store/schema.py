@@ -95,8 +95,11 @@ automation_events = sa.Table(
         "correlation_id",
         sa.text("created_at DESC"),
         sa.text("id DESC"),
+        # The same predicate on PostgreSQL (migration 0007 creates both). It is not
+        # spelled ``postgresql_where`` here: naming that option makes SQLAlchemy import
+        # its whole PostgreSQL dialect (19 modules, 2.7 MB of memory) into every process,
+        # SQLite ones included, to check the option's name.
         sqlite_where=sa.text("correlation_id IS NOT NULL"),
-        postgresql_where=sa.text("correlation_id IS NOT NULL"),
     ),
 )
 
