@@ -38,7 +38,14 @@ from autohub.errors import AutohubError
 from autohub.registry.models import Automation, Step
 from autohub.registry.policies import POLICY_FIELDS, Policies, merge_policies
 from autohub.store.locks import LockStore
-from autohub.store.runs import LeaseLost, NewAttempt, RunChanges, RunRecord, RunStore
+from autohub.store.runs import (
+    LeaseLost,
+    NewAttempt,
+    RunChanges,
+    RunRecord,
+    RunStore,
+    StepRecord,
+)
 
 HEARTBEAT_SECONDS = 0.5
 YIELD_SECONDS = 0.02
@@ -191,8 +198,15 @@ class _Execution:
 
     async def run(self) -> RunRecord:
         run, automation = self.run_record, self.automation
-        records = {record.step_id: record for record in self.store.steps(run.id)}
-        states = {step.id: records[step.id].state for step in automation.steps}
+        if run.state == "pending":
+            # Never started (a run leaves "pending" in the commit before its first step):
+            # its steps are as ``create`` wrote them, pending and never attempted. A new
+            # 1,000-step run is not read back.
+            records: dict[str, StepRecord] = {}
+            states = dict.fromkeys((step.id for step in automation.steps), "pending")
+        else:
+            records = {record.step_id: record for record in self.store.steps(run.id)}
+            states = {step.id: records[step.id].state for step in automation.steps}
         self.dag = Dag.build(automation.steps, states)
         for step_id, record in records.items():
             self.attempts[step_id] = record.attempts
@@ -543,7 +557,7 @@ class _Execution:
 
     # -- start, heartbeat, finish --------------------------------------------------------
 
-    def _start_or_resume(self, records: dict[str, Any]) -> None:
+    def _start_or_resume(self, records: dict[str, StepRecord]) -> None:
         run, now = self.run_record, self.clock()
         if run.state == "pending":
             deadline = (

@@ -26,7 +26,7 @@ from autohub.engine.context import StepContext
 from autohub.engine.executor import Executor
 from autohub.engine.locking import LockRequest, acquire_all
 from autohub.engine.retry import Failure, next_delay, should_retry
-from autohub.engine.templates import RenderError, has_templates, render
+from autohub.engine.templates import RenderError, has_templates, is_template, render
 from autohub.errors import SecretsError
 from autohub.registry.actions import ActionChoice
 from autohub.registry.models import Step
@@ -272,11 +272,13 @@ class StepRunner:
         model; (kind, None, None) for one that must be rendered for each attempt."""
         cached = self._static_specs.get(id(choice))
         if cached is None or cached[0] is not choice:
-            spec = choice.action.model_dump(by_alias=True)
-            if has_templates(spec) or _has_reference(spec):
-                cached = (choice, choice.kind, None, None)
+            kind = choice.kind
+            action = getattr(choice, kind)
+            spec = action.model_dump(by_alias=True)
+            if _is_static(spec):
+                cached = (choice, kind, MappingProxyType(spec), action)
             else:
-                cached = (choice, choice.kind, MappingProxyType(spec), choice.action)
+                cached = (choice, kind, None, None)
             if len(self._static_specs) >= CACHED_DEFINITION_PARTS:  # definitions reloaded
                 self._static_specs.clear()
             self._static_specs[id(choice)] = cached
@@ -307,15 +309,16 @@ class StepRunner:
         return lock_requests(plan.policies, template_variables(plan))
 
 
-def _has_reference(value: Any) -> bool:
-    """Whether a string anywhere in ``value`` names a secret (``${NAME}``)."""
+def _is_static(value: Any) -> bool:
+    """Whether no string anywhere in ``value`` (dict keys included) is a template or names
+    a secret (``${NAME}``): ``has_templates`` and the reference search in one walk."""
     if isinstance(value, str):
-        return REFERENCE.search(value) is not None
+        return not is_template(value) and ("${" not in value or REFERENCE.search(value) is None)
     if isinstance(value, dict):
-        return any(_has_reference(item) for item in value.values())
+        return all(_is_static(key) and _is_static(item) for key, item in value.items())
     if isinstance(value, list):
-        return any(_has_reference(item) for item in value)
-    return False
+        return all(_is_static(item) for item in value)
+    return True
 
 
 def _needs_environ(kind: str, spec: Mapping[str, Any]) -> bool:
