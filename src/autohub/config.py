@@ -7,6 +7,7 @@ under a secret-named key, or one that looks like a credential, must be a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -416,6 +417,27 @@ def load_config(
         document=document,
         referenced_secrets=referenced,
         problems=problems,
+    )
+
+
+def reread_config_file(config: Config) -> Config:
+    """``config`` with autohub.yaml read again, for a long-running process that reloads its
+    definitions (inline automations, defaults, breakers, modules). The environment, the
+    secrets and the database are kept as first loaded; ConfigError if the file is now
+    invalid."""
+    if config.path is None:
+        return config
+    document, file, problems = _read_config_file(config.path)
+    if problems:
+        raise ConfigError(problems)
+    if config.settings.project:
+        file.project = config.settings.project
+    return dataclasses.replace(
+        config,
+        file=file,
+        document=document,
+        referenced_secrets=sorted(set(_all_references(document.data))),
+        problems=[],
     )
 
 

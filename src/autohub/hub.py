@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from autohub.engine.actions.base import ActionRequest, ActionResult
     from autohub.engine.executor import ActionHandler
     from autohub.engine.runner import ProgressCallback, Runner
-    from autohub.registry.loader import Definition, Registry
+    from autohub.registry.loader import Definition, Registry, RegistryWatcher
     from autohub.registry.models import Automation
     from autohub.store.breakers import BreakerStore
     from autohub.store.database import Database
@@ -100,11 +100,29 @@ class Hub:
 
         return DefinitionStore(self.database)
 
-    @cached_property
+    @property
     def registry(self) -> Registry:
-        from autohub.registry.loader import load_registry
+        """The project's definitions, loaded when first needed. A long-running process keeps
+        them current with ``refresh_registry``."""
+        return self._registry_watcher.registry
 
-        return load_registry(self.config)
+    @cached_property
+    def _registry_watcher(self) -> RegistryWatcher:
+        from autohub.registry.loader import RegistryWatcher
+
+        return RegistryWatcher(self.config)
+
+    def refresh_registry(self) -> RegistryWatcher:
+        """Reload the definitions if a source changed (autohub.yaml, ``automations/``, the
+        named modules), or keep the last good ones when the change is invalid; returns the
+        watcher (``registry``, ``last_error``). The secret values the new definitions
+        reference are redacted from then on."""
+        watcher = self._registry_watcher
+        if watcher.reload_if_changed() and "events" in self.__dict__:
+            known = watcher.config.redactor().known_secrets
+            if not known <= self.events.redactor.known_secrets:
+                self.events.redactor = self.events.redactor.with_secrets(known)
+        return watcher
 
     def record_definitions(self, names: Iterable[str] | None = None) -> list[str]:
         """Record the version of the named (default: every) loaded definition; returns the

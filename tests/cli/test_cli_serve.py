@@ -505,3 +505,25 @@ def test_a_run_still_going_after_the_grace_is_handed_over_not_cancelled(cli, pro
     assert resumed.code == 0, resumed.output
     assert shown["state"] == "succeeded"
     assert [a["outcome"] for a in shown["attempts"]] == ["interrupted", "succeeded"]
+
+
+def test_a_new_definition_file_is_served_without_a_restart(cli, project):
+    viewer = bearer(token(cli, "viewer"))
+    new = "name: fresh-job\nsteps: [{id: s, shell: [echo, fresh]}]\n"
+
+    with serving(cli) as client:
+        before = {a["name"] for a in client.get("/v1/automations", headers=viewer).json()}
+        project.path("automations/fresh.yaml").write_text(new)
+        deadline = time.monotonic() + 20
+        while True:
+            listed = client.get("/v1/automations", headers=viewer).json()
+            after = {automation["name"] for automation in listed}
+            if "fresh-job" in after or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        events = client.get("/v1/events?type=registry.reloaded", headers=viewer).json()
+
+    assert "fresh-job" not in before
+    assert after == before | {"fresh-job"}
+    (reloaded,) = events["events"]
+    assert reloaded["evidence"]["added"] == ["fresh-job"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from registry_helpers import WriteFile, project_config
 
-from autohub.errors import DefinitionError, InvalidInput
+from autohub.errors import ConfigError, DefinitionError, InvalidInput
 from autohub.registry.loader import Registry, RegistryWatcher, load_registry
 
 Load = Callable[[], Registry]
@@ -294,3 +294,42 @@ def test_effective_policies_merge_project_automation_and_step(write: WriteFile, 
     assert second.timeout == 5.0
     assert second.retry is not None
     assert second.retry.attempts == 1
+
+
+def test_a_changed_autohub_yaml_is_read_again_on_reload(write: WriteFile, tmp_path: Path) -> None:
+    write("autohub.yaml", "automations:\n  a:\n    steps: [{id: s, shell: [x]}]\n")
+    watcher = RegistryWatcher(project_config(tmp_path))
+    first = watcher.current().get("a").version
+
+    write(
+        "autohub.yaml",
+        "automations:\n  a:\n    steps: [{id: s, shell: [y]}]\n"
+        "  b:\n    steps: [{id: s, shell: [z]}]\n",
+    )
+    registry = watcher.current()
+
+    assert sorted(d.name for d in registry) == ["a", "b"]
+    changed = registry.get("a")
+    assert changed.version != first
+    assert changed.automation.steps[0].shell is not None
+    assert changed.automation.steps[0].shell.argv == ["y"]
+
+
+def test_an_invalid_autohub_yaml_keeps_the_last_good_registry_until_it_is_fixed(
+    write: WriteFile, tmp_path: Path
+) -> None:
+    write("autohub.yaml", "automations:\n  a:\n    steps: [{id: s, shell: [x]}]\n")
+    watcher = RegistryWatcher(project_config(tmp_path))
+    good = watcher.current()
+
+    write("autohub.yaml", "automations: [unclosed\n")
+    assert watcher.current() is good
+    error = watcher.last_error
+    assert isinstance(error, ConfigError)
+    assert "autohub.yaml" in error.message
+    assert watcher.current() is good
+    assert watcher.last_error is error  # the same broken sources are not loaded again
+
+    write("autohub.yaml", "automations:\n  b:\n    steps: [{id: s, shell: [x]}]\n")
+    assert [d.name for d in watcher.current()] == ["b"]
+    assert watcher.last_error is None

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from autohub.config import Config, find_literal_secrets
-from autohub.errors import DefinitionError, InvalidInput, Problem
+from autohub.config import Config, find_literal_secrets, reread_config_file
+from autohub.errors import ConfigError, DefinitionError, InvalidInput, Problem
 from autohub.registry.decorators import ATTRIBUTE, DeclaredAutomation
 from autohub.registry.models import (
     GRAPH_CHECKED_BY_CALLER,
@@ -157,22 +157,36 @@ def fingerprint(config: Config) -> Fingerprint:
 
 
 class RegistryWatcher:
-    """Keeps a registry current: reloads when a source changes or appears; a failed reload
-    keeps the last good registry and its error in ``last_error``."""
+    """Keeps a registry current: reloads when a source changes or appears (autohub.yaml
+    included: it is read again); a failed reload keeps the last good registry and its error
+    in ``last_error``."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, registry: Registry | None = None) -> None:
         self.config = config
-        self.registry = load_registry(config)
-        self.last_error: DefinitionError | None = None
+        self.registry = registry if registry is not None else load_registry(config)
+        self.last_error: DefinitionError | ConfigError | None = None
+        self._failed: Fingerprint | None = None
+        """The sources as they were when a reload failed: not tried again until they change."""
 
     def current(self) -> Registry:
-        if fingerprint(self.config) != self.registry.fingerprint:
-            try:
-                self.registry = load_registry(self.config)
-                self.last_error = None
-            except DefinitionError as exc:
-                self.last_error = exc
+        """The registry, reloaded first if a source changed since it was loaded."""
+        self.reload_if_changed()
         return self.registry
+
+    def reload_if_changed(self) -> bool:
+        """Reload when a source changed; True when a new registry replaced the old one."""
+        stamp = fingerprint(self.config)
+        if stamp in (self.registry.fingerprint, self._failed):
+            return False
+        try:
+            config = reread_config_file(self.config)
+            registry = load_registry(config)
+        except (DefinitionError, ConfigError) as exc:
+            self.last_error, self._failed = exc, stamp
+            return False
+        self.config, self.registry = config, registry
+        self.last_error = self._failed = None
+        return True
 
 
 class _Loader:

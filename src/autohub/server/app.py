@@ -37,6 +37,7 @@ from autohub.server.executor import RunExecutor
 from autohub.server.intake import RunIntake
 from autohub.server.metrics import exposition
 from autohub.server.probes import Check, Probes
+from autohub.server.registry_refresh import RegistryRefresher
 from autohub.server.scheduler import Scheduler
 from autohub.server.stream import EventBroadcaster
 
@@ -89,9 +90,9 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
             executor.start()
         if scheduler is not None:
             scheduler.start()
-        watcher = _start_n8n_watcher(hub)
+        watchers = _start_watchers(hub)
         yield
-        if watcher is not None:
+        for watcher in watchers:
             await run_in_threadpool(watcher.stop)
         await broadcaster.stop()
         await run_in_threadpool(intake.stop)
@@ -167,6 +168,15 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _start_watchers(hub: Hub) -> list[RegistryRefresher | ExecutionsWatcher]:
+    """The threads that watch the outside: the definitions' sources, and n8n's executions
+    when it is configured."""
+    refresher = RegistryRefresher(hub)
+    refresher.start()
+    n8n = _start_n8n_watcher(hub)
+    return [refresher, *([n8n] if n8n is not None else [])]
 
 
 def _start_n8n_watcher(hub: Hub) -> ExecutionsWatcher | None:

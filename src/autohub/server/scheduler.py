@@ -133,9 +133,11 @@ class Scheduler:
             logger.warning("cannot release schedule leases: %s", exc.message)
 
     def _main(self) -> None:
-        triggers = self.triggers()
+        registry, triggers = self.hub.registry, self.triggers()
         while not self._stop.is_set():
             self._pass_at = time.monotonic()
+            if self.hub.registry is not registry:  # reloaded: new, changed or gone triggers
+                registry, triggers = self.hub.registry, self.triggers()
             try:
                 self.tick(triggers)
             except AutohubError as exc:
