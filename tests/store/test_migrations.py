@@ -38,6 +38,7 @@ EVENT_INDEXES = {
     "ix_automation_events_created",
     "ix_automation_events_run_created",
     "ix_automation_events_correlation_created",
+    "ix_automation_events_parent",
 }
 
 
@@ -250,3 +251,30 @@ def test_the_correlation_index_holds_only_correlated_events_and_serves_their_que
     assert "NOT NULL" not in _index_definition(database, name)
     migrations.upgrade(database)
     assert "NOT NULL" in _index_definition(database, name)
+
+
+def test_correlating_by_an_event_id_reads_the_parent_index_not_the_table(
+    database: Database,
+) -> None:
+    from autohub.store.schema import automation_events as events
+
+    name = "ix_automation_events_parent"
+    by_event = (
+        sa.select(events.c.id)
+        .where(sa.or_(events.c.id == 42, events.c.parent_id == 42))
+        .order_by(events.c.created_at, events.c.id)
+        .limit(50)
+    )
+
+    assert "parent_id IS NOT NULL" in _index_definition(database, name).replace("(", "").replace(
+        ")", ""
+    )
+    plan = _plan(database, by_event)
+    assert name in plan
+    assert "SCAN automation_events" not in plan  # SQLite's whole-table read
+    assert "Seq Scan" not in plan  # PostgreSQL's
+
+    migrations.downgrade(database, "0007")
+    assert name not in index_names(database, "automation_events")
+    migrations.upgrade(database)
+    assert name in index_names(database, "automation_events")

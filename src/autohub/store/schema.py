@@ -101,6 +101,11 @@ automation_events = sa.Table(
         # SQLite ones included, to check the option's name.
         sqlite_where=sa.text("correlation_id IS NOT NULL"),
     ),
+    sa.Index(  # correlating by an event id finds its children; few events have a parent
+        "ix_automation_events_parent",
+        "parent_id",
+        sqlite_where=sa.text("parent_id IS NOT NULL"),  # and on PostgreSQL: see above
+    ),
 )
 
 definitions = sa.Table(
