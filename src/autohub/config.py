@@ -420,21 +420,23 @@ def load_config(
     )
 
 
+DEFINITION_KEYS = ("automations", "defaults", "breakers", "modules")
+"""The keys of autohub.yaml that a reload of the definitions reads again."""
+
+
 def reread_config_file(config: Config) -> Config:
-    """``config`` with autohub.yaml read again, for a long-running process that reloads its
-    definitions (inline automations, defaults, breakers, modules). The environment, the
-    secrets and the database are kept as first loaded; ConfigError if the file is now
-    invalid."""
+    """``config`` with the definitions of autohub.yaml read again (``DEFINITION_KEYS``), for
+    a long-running process that reloads them. Every other setting, the environment, the
+    secrets and the database stay as first loaded (what the running parts use); ConfigError
+    if the file is now invalid."""
     if config.path is None:
         return config
     document, file, problems = _read_config_file(config.path)
     if problems:
         raise ConfigError(problems)
-    if config.settings.project:
-        file.project = config.settings.project
     return dataclasses.replace(
         config,
-        file=file,
+        file=config.file.model_copy(update={key: getattr(file, key) for key in DEFINITION_KEYS}),
         document=document,
         referenced_secrets=sorted(set(_all_references(document.data))),
         problems=[],

@@ -115,12 +115,18 @@ class Hub:
     def refresh_registry(self) -> RegistryWatcher:
         """Reload the definitions if a source changed (autohub.yaml, ``automations/``, the
         named modules), or keep the last good ones when the change is invalid; returns the
-        watcher (``registry``, ``last_error``). The secret values the new definitions
-        reference are redacted from then on."""
+        watcher (``registry``, ``last_error``). The secret values autohub.yaml newly
+        references are redacted from then on."""
         watcher = self._registry_watcher
-        if watcher.reload_if_changed() and "events" in self.__dict__:
-            known = watcher.config.redactor().known_secrets
-            if not known <= self.events.redactor.known_secrets:
+        if not watcher.reload_if_changed():
+            return watcher
+        referenced = set(watcher.config.referenced_secrets)
+        if not referenced <= set(self.config.referenced_secrets):
+            self.config.referenced_secrets = sorted(
+                referenced | set(self.config.referenced_secrets)
+            )
+            if "events" in self.__dict__:  # else made later, from the config
+                known = self.config.redactor().known_secrets
                 self.events.redactor = self.events.redactor.with_secrets(known)
         return watcher
 

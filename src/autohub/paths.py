@@ -5,10 +5,16 @@ Standard library only: the Claude Code hook's fast start finds the project with 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 CONFIG_FILE = "autohub.yaml"
 STATE_DIR = ".autohub"
+
+PROJECT_IMPORTS = threading.RLock()
+"""Held while ``sys.path`` is changed to import a project's modules (the registry loader,
+python steps): a reload on one thread must not take the project root off ``sys.path``
+under a step importing on another."""
 
 
 def find_config(start: Path) -> Path | None:

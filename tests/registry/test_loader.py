@@ -333,3 +333,27 @@ def test_an_invalid_autohub_yaml_keeps_the_last_good_registry_until_it_is_fixed(
     write("autohub.yaml", "automations:\n  b:\n    steps: [{id: s, shell: [x]}]\n")
     assert [d.name for d in watcher.current()] == ["b"]
     assert watcher.last_error is None
+
+
+def test_a_package_that_breaks_is_a_reload_problem_reported_once(
+    write: WriteFile, tmp_path: Path
+) -> None:
+    import uuid
+
+    package = f"brokenpkg_{uuid.uuid4().hex[:8]}"
+    write(f"{package}/__init__.py", "def broken(:\n")
+    write(f"{package}/jobs.py", "")
+    write("autohub.yaml", "automations:\n  a:\n    steps: [{id: s, shell: [x]}]\n")
+    watcher = RegistryWatcher(project_config(tmp_path))
+    good = watcher.current()
+
+    write(
+        "autohub.yaml",
+        f"modules: [{package}.jobs]\nautomations:\n  a:\n    steps: [{{id: s, shell: [x]}}]\n",
+    )
+    assert watcher.current() is good
+    error = watcher.last_error
+    assert isinstance(error, DefinitionError)
+    assert "SyntaxError" in error.message
+    assert watcher.current() is good
+    assert watcher.last_error is error  # reported once, not loaded again

@@ -129,3 +129,63 @@ def test_the_scheduler_takes_up_a_cron_trigger_added_while_it_runs(
         scheduler.stop()
 
     assert [row.automation for row in hub.schedules.all()] == ["nightly"]
+
+
+def wait_finished(hub: Hub, run_id: str, seconds: float = 20) -> str:
+    deadline = time.monotonic() + seconds
+    while True:
+        state = hub.runs.get(run_id).state
+        if state not in ("pending", "running") or time.monotonic() > deadline:
+            return state
+        time.sleep(0.05)
+
+
+def test_the_server_executor_follows_reloaded_project_defaults(hub: Hub, tmp_path: Path) -> None:
+    from autohub.server.executor import RunExecutor
+
+    assert names(hub) == ["a"]
+    slow = (
+        CONFIG.replace("[echo, a]", '[sleep, "2"]')
+        + "  quick:\n    steps: [{id: s, shell: [echo, quick]}]\n"
+    )
+    write(tmp_path, "autohub.yaml", slow)
+    refresher = RegistryRefresher(hub)
+    assert refresher.check() is True
+    executor = RunExecutor(hub, max_runs=2, poll_seconds=0.1)
+    executor.start()
+    try:
+        quick, _ = hub.start("quick")  # the executor's runner exists, with the old defaults
+        executor.wake()
+        assert wait_finished(hub, quick.id) == "succeeded"
+        write(tmp_path, "autohub.yaml", "defaults: {timeout: 300ms}\n" + slow)
+        assert refresher.check() is True
+        run, _ = hub.start("a")
+        executor.wake()
+        state = wait_finished(hub, run.id)
+    finally:
+        executor.stop(5)
+
+    assert state == "failed"
+    (step,) = hub.runs.steps(run.id)
+    assert step.state == "timed_out"
+
+
+def test_a_python_step_calls_the_reloaded_function(hub: Hub, tmp_path: Path) -> None:
+    import uuid
+
+    module = f"jobs_{uuid.uuid4().hex[:8]}"
+    body = "from autohub import automation\n\n@automation(name='job')\ndef job(ctx):\n"
+    body += "    return {!r}\n"
+    assert names(hub) == ["a"]
+    write(tmp_path, f"{module}.py", body.format("first"))
+    write(tmp_path, "autohub.yaml", f"modules: [{module}]\n" + CONFIG)
+    refresher = RegistryRefresher(hub)
+    assert refresher.check() is True
+    first = hub.run("job")
+
+    write(tmp_path, f"{module}.py", body.format("second, changed"))
+    assert refresher.check() is True
+    second = hub.run("job")
+
+    outputs = [hub.runs.steps(run.id)[0].output for run in (first, second)]
+    assert outputs == ["first", "second, changed"]

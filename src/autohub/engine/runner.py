@@ -16,7 +16,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -36,7 +36,7 @@ from autohub.engine.steps import (
 from autohub.engine.templates import RenderError, render_text
 from autohub.errors import AutohubError
 from autohub.registry.models import Automation, Step
-from autohub.registry.policies import POLICY_FIELDS, Policies, merge_policies
+from autohub.registry.policies import POLICY_FIELDS, BreakerPolicy, Policies, merge_policies
 from autohub.store.locks import LockStore
 from autohub.store.runs import (
     LeaseLost,
@@ -126,6 +126,13 @@ class Runner:
         """This runner's lock holder name for a run: a runner that takes the run over
         after our lease expired holds (and releases) its own locks, not ours."""
         return f"{run_id}:{self.owner}"
+
+    def use_definitions(self, defaults: Policies, breakers: Mapping[str, BreakerPolicy]) -> None:
+        """Take reloaded project ``defaults`` and ``breakers`` for the steps started from
+        now on (a long-running runner, when the definitions were reloaded)."""
+        self.defaults = defaults
+        self.steps.breaker_policies = dict(breakers)
+        self._policies.clear()
 
     def policies(self, automation: Automation, step: Step) -> Policies:
         """The step's policies: the project's defaults, the automation's, the step's

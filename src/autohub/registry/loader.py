@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 
 from autohub.config import Config, find_literal_secrets, reread_config_file
 from autohub.errors import ConfigError, DefinitionError, InvalidInput, Problem
+from autohub.paths import PROJECT_IMPORTS
 from autohub.registry.decorators import ATTRIBUTE, DeclaredAutomation
 from autohub.registry.models import (
     GRAPH_CHECKED_BY_CALLER,
@@ -37,6 +39,8 @@ from autohub.registry.policies import (
     tiers_with_default_timeouts,
 )
 from autohub.yamlfile import YamlDocument, YamlSyntaxError, load_file, validation_problems
+
+logger = logging.getLogger(__name__)
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -176,13 +180,21 @@ class RegistryWatcher:
     def reload_if_changed(self) -> bool:
         """Reload when a source changed; True when a new registry replaced the old one."""
         stamp = fingerprint(self.config)
-        if stamp in (self.registry.fingerprint, self._failed):
+        if stamp == self.registry.fingerprint:  # back as loaded (a file moved and back)
+            self.last_error = self._failed = None
+            return False
+        if stamp == self._failed:
             return False
         try:
             config = reread_config_file(self.config)
             registry = load_registry(config)
         except (DefinitionError, ConfigError) as exc:
             self.last_error, self._failed = exc, stamp
+            return False
+        except Exception as exc:  # a module that breaks in a way the loader does not name
+            logger.exception("definitions not reloaded")
+            problem = Problem(None, None, None, f"reload failed: {type(exc).__name__}: {exc}")
+            self.last_error, self._failed = DefinitionError([problem]), stamp
             return False
         self.config, self.registry = config, registry
         self.last_error = self._failed = None
@@ -423,23 +435,27 @@ def _relative(path: Path, root: Path) -> str:
 
 @contextmanager
 def _importable(root: Path) -> Iterator[None]:
-    """The project root on sys.path while its modules are imported."""
+    """The project root on sys.path while its modules are imported (``PROJECT_IMPORTS``
+    held: a python step importing on another thread keeps its root)."""
     entry = str(root)
-    added = entry not in sys.path
-    if added:
-        sys.path.insert(0, entry)
-    try:
-        yield
-    finally:
-        if added and entry in sys.path:
-            sys.path.remove(entry)
+    with PROJECT_IMPORTS:
+        added = entry not in sys.path
+        if added:
+            sys.path.insert(0, entry)
+        try:
+            yield
+        finally:
+            if added and entry in sys.path:
+                sys.path.remove(entry)
 
 
 def _find_spec(module_name: str, root: Path) -> Any:
+    """The module's spec; None when it cannot be found, or when a package above it fails
+    to import (finding ``pkg.mod`` imports ``pkg``: a SyntaxError there is not ours)."""
     with _importable(root):
         try:
             return importlib.util.find_spec(module_name)
-        except (ImportError, ValueError):
+        except Exception:
             return None
 
 

@@ -78,12 +78,15 @@ class RunExecutor:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         self._pass_at = time.monotonic()
         self._started.set()
-        runner = self.hub.runner()
+        registry, runner = self.hub.registry, self.hub.runner()
         running: dict[str, asyncio.Task[None]] = {}
         try:
             while not self._stopping:
                 self._pass_at = time.monotonic()
                 self._wake.clear()  # before looking: a wake-up while we look is kept
+                if self.hub.registry is not registry:  # reloaded: new defaults, breakers
+                    registry = self.hub.registry
+                    runner.use_definitions(registry.defaults, registry.breakers)
                 if len(running) < self.max_runs:
                     await self._take(runner, running)
                 with contextlib.suppress(TimeoutError):

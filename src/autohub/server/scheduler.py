@@ -178,7 +178,9 @@ class Scheduler:
         return created
 
     def _project_of(self, automation: str) -> str:
-        return self.hub.registry.get(automation).automation.project or self.hub.project
+        definition = self.hub.registry.definitions.get(automation)  # None: reloaded away
+        project = definition.automation.project if definition is not None else None
+        return project or self.hub.project
 
     def _fire(self, claimed: Schedule, trigger: CronTrigger) -> int:
         now = self.store.clock()

@@ -32,13 +32,16 @@ from autohub.engine.actions.base import (
     json_safe,
 )
 from autohub.engine.context import StepContext
+from autohub.paths import PROJECT_IMPORTS
 from autohub.rlimits import set_resource_limits
 
 Wire = dict[str, Any]
 
 
-_RESOLVED: dict[tuple[str, str], tuple[Callable[..., Any], Any]] = {}
-"""(path, root) -> (function, its module): valid while that module is still imported."""
+_RESOLVED: dict[tuple[str, str], tuple[Callable[..., Any], Any, Any]] = {}
+"""(path, root) -> (function, its module, the module's attribute the qualname starts
+with): valid while that module is still imported and not reloaded (a reload rebinds the
+attribute)."""
 
 
 def import_function(path: str, root: Path | str) -> Callable[..., Any]:
@@ -48,13 +51,18 @@ def import_function(path: str, root: Path | str) -> Callable[..., Any]:
     earlier from elsewhere (another project root) is forgotten when the root has one:
     the project's own code runs, not a namesake's.
     """
-    module_name = path.partition(":")[0]
+    module_name, _, qualname = path.partition(":")
+    top = qualname.partition(".")[0]
     key = (path, str(root))
     cached = _RESOLVED.get(key)
-    if cached is not None and sys.modules.get(module_name) is cached[1]:
-        return cached[0]
-    function = _resolve(path, root)
-    _RESOLVED[key] = (function, sys.modules.get(module_name))
+    if cached is not None:
+        module = sys.modules.get(module_name)
+        if module is cached[1] and getattr(module, top, None) is cached[2]:
+            return cached[0]
+    with PROJECT_IMPORTS:
+        function = _resolve(path, root)
+    module = sys.modules.get(module_name)
+    _RESOLVED[key] = (function, module, getattr(module, top, None))
     return function
 
 
