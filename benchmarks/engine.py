@@ -31,7 +31,7 @@ Processes run interleaved (for each repetition: A, B, C, each system in turn) af
 unmeasured warm-up process per system (it fills a private bytecode cache and, for
 Prefect, creates the server database that every measured process then gets a fresh copy
 of). Before each process the previous ones' writes are flushed to disk (``os.sync``)
-and the machine is left idle for half a second, so that no process is timed while the
+and the machine is left idle for 2 s (``SETTLE_SECONDS``), so that no process is timed while the
 kernel writes back what another one (a Prefect server's database, autohub's WAL) left
 behind. The report gives median, min and max seconds, the ratio peer/autohub (above 1:
 autohub is faster), PASS/FAIL against autohub's targets, peak RSS for workload A and

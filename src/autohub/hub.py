@@ -53,7 +53,6 @@ class Hub:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._contents: dict[tuple[str, str], StoredJson] = {}
         self._seen_at: dict[tuple[str, str], float] = {}
         self._resources: dict[str, tuple[Any, Callable[[Any], None]]] = {}
         self._resources_lock = threading.Lock()
@@ -148,9 +147,7 @@ class Hub:
                     version=version,
                     project_id=definition.automation.project or self.project,
                     source=definition.source,
-                    content=functools.partial(
-                        self._stored_content, definition.name, version, content
-                    ),
+                    content=functools.partial(self._stored_content, definition.name, content),
                 )
                 for definition, version, content in seen
             ]
@@ -168,23 +165,19 @@ class Hub:
             self._record_seen([(definition, version, content)])
             self._seen_at[key] = now
 
-    def _stored_content(self, name: str, version: str, canonical: Callable[[], str]) -> StoredJson:
+    def _stored_content(self, name: str, canonical: Callable[[], str]) -> StoredJson:
         """A definition's content as stored: its canonical text (keys sorted), whole
-        (uncapped) and redacted; computed once per version (every run records its
-        definition)."""
+        (uncapped) and redacted. The store asks for it only for a version it does not
+        have yet."""
         from autohub.store import evidence
 
-        key = (name, version)
-        stored = self._contents.get(key)
-        if stored is None:
-            stored = self._contents[key] = evidence.encode_text(
-                canonical(),
-                f"{name}.content",
-                self.events.redactor,
-                max_bytes=sys.maxsize,
-                max_string_chars=sys.maxsize,
-            )
-        return stored
+        return evidence.encode_text(
+            canonical(),
+            f"{name}.content",
+            self.events.redactor,
+            max_bytes=sys.maxsize,
+            max_string_chars=sys.maxsize,
+        )
 
     @cached_property
     def breakers(self) -> BreakerStore:

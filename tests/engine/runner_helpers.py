@@ -155,6 +155,11 @@ def step_outputs(hub: Hub, run_id: str) -> dict[str, Any]:
     return {step.step_id: step.output for step in hub.runs.steps(run_id)}
 
 
+def step_states(hub: Hub, run_id: str) -> dict[str, str]:
+    """Step id -> that step's state, for a run."""
+    return {step.step_id: step.state for step in hub.runs.steps(run_id)}
+
+
 def open_hub(root: Path, database_url: str) -> Hub:
     hub = Hub.from_config(root / "autohub.yaml")
     hub.config.settings.database_url = database_url

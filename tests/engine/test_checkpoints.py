@@ -6,7 +6,10 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from runner_helpers import make_project, open_hub
@@ -46,13 +49,23 @@ def test_a_run_checkpoints_the_wal_in_the_background(project: Path, database_url
     assert checkpointer.checkpoints >= 1  # at least the last one, when the hub closed
 
 
-def wal_writer(path: Path) -> sqlite3.Connection:
-    """A connection to a new WAL database with a table ``t``, its autocheckpoint off."""
+@contextmanager
+def checkpointed_writer(
+    path: Path, **settings: Any
+) -> Iterator[tuple[sqlite3.Connection, Checkpointer]]:
+    """A connection to a new WAL database with a table ``t``, its autocheckpoint off, and
+    a started ``Checkpointer(settings)`` of it; both stopped and closed on exit."""
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute("PRAGMA wal_autocheckpoint=0")
     writer.execute("CREATE TABLE t (v TEXT)")
-    return writer
+    checkpointer = Checkpointer(str(path), **settings)
+    checkpointer.start()
+    try:
+        yield writer, checkpointer
+    finally:
+        checkpointer.stop()
+        writer.close()
 
 
 def wait_for_a_checkpoint(checkpointer: Checkpointer, seconds: float = 5) -> None:
@@ -64,11 +77,11 @@ def wait_for_a_checkpoint(checkpointer: Checkpointer, seconds: float = 5) -> Non
 
 def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Path) -> None:
     path = tmp_path / "x.db"
-    writer = wal_writer(path)
     # Only the commit count can trigger a checkpoint here: no pause is long enough.
-    checkpointer = Checkpointer(str(path), commits_per_checkpoint=5, quiet_seconds=60)
-    checkpointer.start()
-    try:
+    with checkpointed_writer(path, commits_per_checkpoint=5, quiet_seconds=60) as (
+        writer,
+        checkpointer,
+    ):
         for n in range(5):
             writer.execute("INSERT INTO t VALUES (?)", (f"row {n}",))
             checkpointer.committed()
@@ -76,9 +89,6 @@ def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Pat
         triggered = checkpointer.checkpoints
         copy = tmp_path / "copy.db"
         shutil.copyfile(path, copy)  # the database file alone, without its WAL
-    finally:
-        checkpointer.stop()
-        writer.close()
     reader = sqlite3.connect(copy)
     try:
         rows = reader.execute("SELECT count(*) FROM t").fetchone()[0]
@@ -90,11 +100,9 @@ def test_a_checkpoint_moves_committed_pages_into_the_database_file(tmp_path: Pat
 
 
 def test_a_checkpoint_waits_for_the_writers_to_pause(tmp_path: Path) -> None:
-    path = tmp_path / "x.db"
-    writer = wal_writer(path)
-    checkpointer = Checkpointer(str(path), commits_per_checkpoint=10_000, quiet_seconds=0.3)
-    checkpointer.start()
-    try:
+    with checkpointed_writer(
+        tmp_path / "x.db", commits_per_checkpoint=10_000, quiet_seconds=0.3
+    ) as (writer, checkpointer):
         burst_ends = time.monotonic() + 1.0
         while time.monotonic() < burst_ends:  # a commit every 20 ms: never a pause
             writer.execute("INSERT INTO t VALUES ('row')")
@@ -104,9 +112,6 @@ def test_a_checkpoint_waits_for_the_writers_to_pause(tmp_path: Path) -> None:
         wait_for_a_checkpoint(checkpointer)
         waited = time.monotonic() - burst_ends
         after_the_pause = checkpointer.checkpoints
-    finally:
-        checkpointer.stop()
-        writer.close()
 
     assert during_the_burst == 0
     assert after_the_pause == 1

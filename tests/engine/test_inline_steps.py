@@ -9,7 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from runner_helpers import project_hub, start_and_cancel_after, step_outputs, trace_lines
+from runner_helpers import (
+    project_hub,
+    start_and_cancel_after,
+    step_outputs,
+    step_states,
+    trace_lines,
+)
 
 
 @pytest.fixture
@@ -180,7 +186,7 @@ def test_a_cancel_during_a_step_on_the_runners_thread_stops_the_run_after_it(
     )
     with hub:
         run_id, finished = start_and_cancel_after(hub, "chain", 0.3)
-        steps = {step.step_id: step.state for step in hub.runs.steps(run_id)}
+        steps = step_states(hub, run_id)
         first = step_outputs(hub, run_id)["first"]
     assert first["thread"] == threading.current_thread().name
     assert finished.state == "cancelled"
@@ -207,7 +213,7 @@ def test_a_cancel_during_an_awaited_step_cancels_the_step_itself(
         started = time.monotonic()
         run_id, finished = start_and_cancel_after(hub, "chain", 0.3)
         took = time.monotonic() - started
-        steps = {step.step_id: step.state for step in hub.runs.steps(run_id)}
+        steps = step_states(hub, run_id)
         attempts = [(a.step_id, a.outcome) for a in hub.runs.attempts(run_id)]
     assert finished.state == "cancelled"
     assert took < 10  # not the step's 30 s
@@ -348,7 +354,7 @@ def test_a_cancellation_from_outside_stops_the_run_even_if_the_step_swallows_it(
             state = asyncio.run(stop_the_process_meanwhile())
         finally:
             runner.steps.executor.close()
-        steps = {step.step_id: step.state for step in hub.runs.steps(run.id)}
+        steps = step_states(hub, run.id)
         first = step_outputs(hub, run.id)["first"]
     assert state == "cancelled"
     assert first == {"swallowed": True}  # what the step returned is recorded

@@ -110,9 +110,9 @@ def test_a_version_already_stored_is_not_encoded_again(
     encoded: list[str] = []
     original = Hub._stored_content
 
-    def counting(self: Hub, name: str, version: str, canonical: Any) -> object:
+    def counting(self: Hub, name: str, canonical: Any) -> object:
         encoded.append(name)
-        return original(self, name, version, canonical)
+        return original(self, name, canonical)
 
     monkeypatch.setattr(Hub, "_stored_content", counting)
     with Hub.from_config(tmp_path / "autohub.yaml") as later:  # another process, same version

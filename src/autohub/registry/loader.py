@@ -165,9 +165,9 @@ class RegistryWatcher:
     included: it is read again); a failed reload keeps the last good registry and its error
     in ``last_error``."""
 
-    def __init__(self, config: Config, registry: Registry | None = None) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.registry = registry if registry is not None else load_registry(config)
+        self.registry = load_registry(config)
         self.last_error: DefinitionError | ConfigError | None = None
         self._failed: Fingerprint | None = None
         """The sources as they were when a reload failed: not tried again until they change."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from autohub.store import evidence
 from autohub.store.event_rows import from_sqlite_time, sqlite_time
-from autohub.store.schema import JSONDocument, UTCDateTime
+from autohub.store.schema import JSONDocument, UTCDateTime, utc_time
 
 Adapter = Callable[[Any], Any]
 """Turns one non-null value into what the driver takes (null stays null)."""
@@ -34,10 +34,6 @@ def _aware_time(moment: datetime | None) -> datetime | None:
 
 def _json_text(value: Any) -> str | None:
     return None if value is None else evidence.compact_json(value)
-
-
-def _utc_time(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _json_value(value: Any) -> Any:
@@ -101,7 +97,7 @@ class DriverSql:
 
     def reader(self, column: sa.Column[Any]) -> Adapter:
         if isinstance(column.type, UTCDateTime):
-            return from_sqlite_time if self.dialect == "sqlite" else _utc_time
+            return from_sqlite_time if self.dialect == "sqlite" else utc_time
         if isinstance(column.type, JSONDocument | sa.JSON):  # psycopg decodes JSONB itself
             return _json_value if self.dialect == "sqlite" else same
         return same

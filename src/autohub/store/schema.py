@@ -30,6 +30,11 @@ JSONValue = JSONDocument()
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def utc_time(moment: datetime) -> datetime:
+    """A datetime read from either database as an aware UTC one (SQLite's are naive UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """An aware UTC datetime on both databases (SQLite keeps naive UTC text)."""
 
@@ -48,7 +53,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if value is None:
             return None
         if isinstance(value, datetime):
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            return utc_time(value)
         raise TypeError(f"unexpected datetime value {value!r}")
 
 

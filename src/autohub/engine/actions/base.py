@@ -227,18 +227,7 @@ async def run_action(
 def _timed(result: ActionResult, seconds: float) -> ActionResult:
     """``result`` with its duration (``dataclasses.replace`` without its field-by-field
     inspection: this runs for every attempt)."""
-    return ActionResult(
-        result.ok,
-        result.output,
-        result.error,
-        result.error_type,
-        result.error_types,
-        result.exit_code,
-        result.http_status,
-        result.timed_out,
-        result.final,
-        seconds,
-    )
+    return ActionResult(**{**vars(result), "duration_seconds": seconds})
 
 
 async def _dispatch(request: ActionRequest, thread_pool: ThreadPool | None) -> ActionResult:
