@@ -407,7 +407,7 @@ def load_config(
     except SecretsError as exc:
         raise ConfigError([Problem(str(secrets_path), None, None, exc.message)]) from exc
 
-    referenced = sorted(set(_all_references(document.data if document else None)))
+    referenced = sorted(referenced_names(document.data if document else None))
     return Config(
         root=root,
         path=config_path,
@@ -438,7 +438,7 @@ def reread_config_file(config: Config) -> Config:
         config,
         file=config.file.model_copy(update={key: getattr(file, key) for key in DEFINITION_KEYS}),
         document=document,
-        referenced_secrets=sorted(set(_all_references(document.data))),
+        referenced_secrets=sorted(referenced_names(document.data)),
         problems=[],
     )
 
@@ -554,5 +554,6 @@ def _walk_strings(
     return found
 
 
-def _all_references(data: Any) -> list[str]:
-    return [name for _, text in _walk_strings(data, ()) for name in references(text)]
+def referenced_names(data: Any) -> set[str]:
+    """The secret names that the strings inside ``data`` refer to with ``${NAME}``."""
+    return {name for _, text in _walk_strings(data, ()) for name in references(text)}

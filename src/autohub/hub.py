@@ -109,25 +109,31 @@ class Hub:
     def _registry_watcher(self) -> RegistryWatcher:
         from autohub.registry.loader import RegistryWatcher
 
-        return RegistryWatcher(self.config)
+        watcher = RegistryWatcher(self.config)
+        self._redact_referenced(watcher)
+        return watcher
 
     def refresh_registry(self) -> RegistryWatcher:
         """Reload the definitions if a source changed (autohub.yaml, ``automations/``, the
         named modules), or keep the last good ones when the change is invalid; returns the
-        watcher (``registry``, ``last_error``). The secret values autohub.yaml newly
-        references are redacted from then on."""
+        watcher (``registry``, ``last_error``). The secret values the new definitions
+        refer to are redacted from then on."""
         watcher = self._registry_watcher
-        if not watcher.reload_if_changed():
-            return watcher
-        referenced = set(watcher.config.referenced_secrets)
-        if not referenced <= set(self.config.referenced_secrets):
-            self.config.referenced_secrets = sorted(
-                referenced | set(self.config.referenced_secrets)
-            )
-            if "events" in self.__dict__:  # else made later, from the config
-                known = self.config.redactor().known_secrets
-                self.events.redactor = self.events.redactor.with_secrets(known)
+        if watcher.reload_if_changed():
+            self._redact_referenced(watcher)
         return watcher
+
+    def _redact_referenced(self, watcher: RegistryWatcher) -> None:
+        """Redact the values of every secret that autohub.yaml or a loaded definition refers
+        to (``${NAME}``), wherever the definition was declared: a step's output that echoes
+        one is stored as ``[REDACTED]``."""
+        referenced = set(watcher.config.referenced_secrets) | watcher.registry.referenced_secrets
+        if referenced <= set(self.config.referenced_secrets):
+            return
+        self.config.referenced_secrets = sorted(referenced | set(self.config.referenced_secrets))
+        if "events" in self.__dict__:  # else made later, from the config
+            known = self.config.redactor().known_secrets
+            self.events.redactor = self.events.redactor.with_secrets(known)
 
     def record_definitions(self, names: Iterable[str] | None = None) -> list[str]:
         """Record the version of the named (default: every) loaded definition; returns the

@@ -100,3 +100,34 @@ def test_database_url_password_from_the_secrets_file(cli, tmp_path, database_url
         assert secret not in stdout, "the password is never shown"
     stdout = cli("events", "record", "--type", "t", "--status", "success", check=0).stdout
     assert stdout == "event 1 recorded\n"
+
+
+def test_a_secret_referenced_only_in_an_automations_file_is_redacted_from_a_run(
+    cli, project, read_db
+):
+    # Not a secret by its name, and not referenced in autohub.yaml: only automations/*.yaml
+    # says it is one. A step that echoes it must not write it to the store.
+    cli.env["PARTNER_LOGIN"] = SECRET
+    project.path("automations/partner.yaml").write_text(
+        "name: partner-sync\n"
+        "steps:\n"
+        "  - id: login\n"
+        "    shell:\n"
+        '      argv: [sh, -c, "echo logging in with $LOGIN; echo $LOGIN >&2"]\n'
+        '      env: {LOGIN: "${PARTNER_LOGIN}"}\n'
+    )
+
+    stdout = cli("run", "partner-sync", check=0).stdout
+
+    assert SECRET not in stdout
+    (step,) = read_db(project.database_url, "SELECT output FROM run_steps")
+    output = step["output"] if isinstance(step["output"], dict) else json.loads(step["output"])
+    assert output["stdout"] == "logging in with [REDACTED]\n"
+    assert output["stderr"] == "[REDACTED]\n"
+    stored = [
+        read_db(project.database_url, "SELECT * FROM run_steps"),
+        read_db(project.database_url, "SELECT * FROM step_attempts"),
+        read_db(project.database_url, "SELECT * FROM automation_events"),
+    ]
+    assert "[REDACTED]" in repr(stored[1])
+    assert SECRET not in repr(stored), "never written to the store"

@@ -226,6 +226,43 @@ def test_secret_reference_is_accepted(write: WriteFile, load: Load) -> None:
     assert step.http.headers["Authorization"] == "Bearer ${HOOK_TOKEN}"
 
 
+def test_the_registry_names_every_secret_its_definitions_refer_to(
+    write: WriteFile, load: Load
+) -> None:
+    write(
+        "autohub.yaml",
+        """
+        modules: [referencing.jobs]
+        automations:
+          notify:
+            steps:
+              - id: post
+                http: {url: "https://${HOOK_HOST}/hook", headers: {X-Key: "${HOOK_KEY}"}}
+        """,
+    )
+    write(
+        "automations/sync.yaml",
+        """
+        name: sync
+        steps:
+          - id: login
+            shell: {argv: [login], env: {LOGIN: "${PARTNER_LOGIN}"}}
+        """,
+    )
+    write("referencing/__init__.py", "")
+    write(
+        "referencing/jobs.py",
+        """
+        from autohub import automation
+
+        @automation(steps=[{"id": "s", "shell": ["rotate", "--as", "${ROTATE_USER}"]}])
+        def rotate(ctx):
+            return {}
+        """,
+    )
+    assert load().referenced_secrets == {"HOOK_HOST", "HOOK_KEY", "PARTNER_LOGIN", "ROTATE_USER"}
+
+
 def test_unknown_automation_suggests_close_names(write: WriteFile, load: Load) -> None:
     write("autohub.yaml", "automations:\n  deploy-web:\n    steps: [{id: a, shell: [x]}]\n")
     with pytest.raises(InvalidInput, match="did you mean deploy-web"):

@@ -90,8 +90,17 @@ def test_a_broken_change_keeps_the_last_good_definitions_and_is_recorded_once(
     assert reloaded["evidence"]["added"] == ["b"]
 
 
+REFERENCING_SOURCES = {
+    "autohub.yaml": CONFIG.replace("[echo, a]", '[deploy, "${DEPLOY_TARGET}"]'),
+    "automations/deploy.yaml": (
+        'name: deploy\nsteps: [{id: s, shell: [deploy, "${DEPLOY_TARGET}"]}]\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("source", sorted(REFERENCING_SOURCES))
 def test_a_secret_that_reloaded_definitions_reference_is_redacted_from_then_on(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    source: str, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     value = "tgt-9f8e7d6c5b4a3921"
     monkeypatch.setenv("DEPLOY_TARGET", value)  # not a secret by its name
@@ -101,8 +110,7 @@ def test_a_secret_that_reloaded_definitions_reference_is_redacted_from_then_on(
         refresher = RegistryRefresher(hub)
         assert names(hub) == ["a"]
         hub.events.record("deploy.note", "live", "success", evidence={"target": value})
-        referenced = CONFIG.replace("[echo, a]", '[deploy, "${DEPLOY_TARGET}"]')
-        write(tmp_path, "autohub.yaml", referenced)
+        write(tmp_path, source, REFERENCING_SOURCES[source])
         assert refresher.check() is True
         hub.events.record("deploy.note", "live", "success", evidence={"target": value})
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from autohub.config import Config, find_literal_secrets, reread_config_file
+from autohub.config import Config, find_literal_secrets, referenced_names, reread_config_file
 from autohub.errors import ConfigError, DefinitionError, InvalidInput, Problem
 from autohub.paths import PROJECT_IMPORTS
 from autohub.registry.decorators import ATTRIBUTE, DeclaredAutomation
@@ -88,6 +88,8 @@ class Registry:
     breakers: dict[str, BreakerPolicy] = field(default_factory=dict)
     definitions: dict[str, Definition] = field(default_factory=dict)
     fingerprint: Fingerprint = ()
+    referenced_secrets: frozenset[str] = frozenset()
+    """Every secret name a definition refers to with ``${NAME}``: the values to redact."""
 
     def __len__(self) -> int:
         return len(self.definitions)
@@ -206,6 +208,7 @@ class _Loader:
         self.config = config
         self.problems: list[Problem] = []
         self.definitions: dict[str, Definition] = {}
+        self.references: set[str] = set()
 
     def load(self) -> Registry:
         config = self.config
@@ -243,6 +246,7 @@ class _Loader:
             breakers=breakers,
             definitions=self.definitions,
             fingerprint=stamp,
+            referenced_secrets=frozenset(self.references),
         )
 
     def _validate(
@@ -291,6 +295,7 @@ class _Loader:
             file = _relative(Path(document.file), self.config.root)
             line = document.line_of(path)
             self._register(Definition(automation, f"{file}:{line}"), document, path)
+            self.references |= referenced_names(data)
 
     def _add_file(self, path: Path) -> None:
         shown = _relative(path, self.config.root)
