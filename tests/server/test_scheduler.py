@@ -217,3 +217,59 @@ def test_stopping_releases_the_schedulers_leases(hubs):
     (row,) = hubs[0].schedules.all()
     assert row.leased_by is None
     assert hubs[1].schedules.claim(automation, trigger.key, "other", 30) is not None
+
+
+def redefine(hub: Hub, automations: str) -> None:
+    """Rewrite the project's automations and reload them, as a serving hub does."""
+    body = textwrap.indent(textwrap.dedent(automations).strip("\n"), "  ")
+    path = hub.config.path
+    assert path is not None
+    path.write_text(f"project: sched\nautomations:\n{body}\n")
+    assert hub.refresh_registry().last_error is None
+
+
+def test_a_trigger_defined_again_starts_afresh_instead_of_owing_every_tick(hubs):
+    clock = Clock(T0 - timedelta(seconds=30))
+    (scheduler, other) = schedulers(hubs, clock)
+    hubs[0].schedules.ensure(  # another project's schedule in the shared store
+        automation="elsewhere",
+        trigger_key="k" * 32,
+        project_id="other-project",
+        schedule="* * * * *",
+        timezone="UTC",
+        first_fire_at=T0,
+    )
+    scheduler.tick()  # the every-minute schedule, first due at 10:00
+    redefine(hubs[0], AUTOMATIONS.replace('"* * * * *"', '"0 3 * * *"'))
+    clock.now = T0 + timedelta(minutes=5)
+    scheduler.tick()
+    (retired,) = events(hubs[0], "schedule.retired")
+    assert retired["evidence"]["automation"] == "tick"
+    assert retired["evidence"]["schedule"] == "* * * * *"
+    assert retired["evidence"]["reason"] == "its cron trigger is no longer defined"
+
+    clock.now = T0 + timedelta(days=2)  # the every-minute trigger comes back
+    redefine(hubs[0], AUTOMATIONS)
+    assert scheduler.tick() == 0
+    assert other.tick() == 0
+
+    assert cron_runs(hubs[0]) == []
+    assert events(hubs[0], "schedule.misfired") == []
+    rows = {(row.automation, row.schedule): row for row in hubs[0].schedules.all()}
+    assert sorted(rows) == [("elsewhere", "* * * * *"), ("tick", "* * * * *")]
+    assert rows["tick", "* * * * *"].next_fire_at == T0 + timedelta(days=2, minutes=1)
+    assert len(events(hubs[0], "schedule.retired")) == 2  # 03:00 went away in its turn
+
+
+def test_the_schedule_of_a_removed_automation_is_retired(hubs):
+    clock = Clock(T0 - timedelta(seconds=30))
+    (scheduler, _) = schedulers(hubs, clock)
+    scheduler.tick()
+    redefine(hubs[0], "other:\n  steps: [{id: a, shell: [echo, other]}]\n")
+
+    assert scheduler.tick() == 0
+
+    assert hubs[0].schedules.all() == []
+    (retired,) = events(hubs[0], "schedule.retired")
+    assert retired["project_id"] == "sched"
+    assert retired["evidence"]["reason"] == "its automation is no longer defined"

@@ -11,6 +11,11 @@ Misfires: a tick more than ``misfire_grace_seconds`` late (the server was down, 
 stalled) is a misfire. The trigger's ``misfire`` policy says what happens to misfires:
 ``skip`` drops them, ``run_once`` folds them all into one run. Either way a
 ``schedule.misfired`` event says how many there were. Ticks within the grace all fire.
+
+A cron trigger that is no longer defined (removed, or changed: a changed trigger is a new
+schedule) has its row retired (``schedule.retired``) when the scheduler starts or its
+definitions change. Defined again later, it starts from its next tick; its old row would
+have owed every tick since it went away.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from autohub.errors import AutohubError
 from autohub.hub import Hub
@@ -93,6 +99,8 @@ class Scheduler:
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
     _pass_at: float | None = field(default=None, init=False)
+    _retired_for: frozenset[tuple[str, str]] | None = field(default=None, init=False)
+    """The (automation, trigger key) pairs whose stale schedules were last retired."""
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
@@ -150,6 +158,10 @@ class Scheduler:
         """One pass: add missing schedules and fire the due ones; the runs created. It
         reads every schedule in one query and writes only for a new or due one."""
         pairs = triggers if triggers is not None else self.triggers()
+        current = frozenset((automation, trigger.key) for automation, trigger in pairs)
+        if current != self._retired_for:
+            self._retire_stale(current)
+            self._retired_for = current
         if not pairs:
             return 0
         now = self.store.clock()
@@ -176,6 +188,36 @@ class Scheduler:
         if created:
             self.on_fire()
         return created
+
+    def _retire_stale(self, current: frozenset[tuple[str, str]]) -> None:
+        """Retire the schedules of this project's cron triggers that are not ``current``.
+        A schedule is this project's when its automation is defined here, or it was made
+        for one of the projects defined here (an automation since removed); another
+        project's schedules in a shared store are left alone."""
+        registry = self.hub.registry
+        defined = set(registry.definitions)
+        projects = {self.hub.project}
+        projects |= {d.automation.project for d in registry if d.automation.project}
+        for row in self.store.all():
+            if (row.automation, row.trigger_key) in current:
+                continue
+            if row.automation not in defined and row.project_id not in projects:
+                continue
+            if self.store.retire(row.automation, row.trigger_key):
+                self._record(
+                    "schedule.retired",
+                    row.project_id,
+                    "success",
+                    {
+                        "automation": row.automation,
+                        "schedule": row.schedule,
+                        "timezone": row.timezone,
+                        "next_fire_at": row.next_fire_at.isoformat(),
+                        "reason": "its cron trigger is no longer defined"
+                        if row.automation in defined
+                        else "its automation is no longer defined",
+                    },
+                )
 
     def _project_of(self, automation: str) -> str:
         definition = self.hub.registry.definitions.get(automation)  # None: reloaded away
@@ -220,33 +262,23 @@ class Scheduler:
                 claimed.automation, trigger.params, trigger="cron", idempotency_key=key
             )
         except AutohubError as exc:  # e.g. the trigger's params no longer validate
-            self.hub.events.record(
-                "schedule.failed",
-                claimed.project_id,
-                "failed",
-                detected_from="scheduler",
-                evidence={**evidence, "error": exc.message},
+            self._record(
+                "schedule.failed", claimed.project_id, "failed", {**evidence, "error": exc.message}
             )
             return None
         if not created:
             return None  # this tick's run exists: a scheduler that died made it
-        self.hub.events.record(
-            "schedule.fired",
-            claimed.project_id,
-            "success",
-            run_id=run.id,
-            detected_from="scheduler",
-            evidence={**evidence, "run_id": run.id},
+        self._record(
+            "schedule.fired", claimed.project_id, "success", {**evidence, "run_id": run.id}, run.id
         )
         return run.id
 
     def _record_misfire(self, claimed: Schedule, trigger: CronTrigger, firing: Plan) -> None:
-        self.hub.events.record(
+        self._record(
             "schedule.misfired",
             claimed.project_id,
             "warning",
-            detected_from="scheduler",
-            evidence={
+            {
                 "automation": claimed.automation,
                 "schedule": trigger.schedule,
                 "timezone": trigger.timezone,
@@ -257,4 +289,21 @@ class Scheduler:
                 "last": firing.last_misfire.isoformat() if firing.last_misfire else None,
                 "fired_once": trigger.misfire == "run_once",
             },
+        )
+
+    def _record(
+        self,
+        event_type: str,
+        project_id: str,
+        status: str,
+        evidence: dict[str, Any],
+        run_id: str | None = None,
+    ) -> None:
+        self.hub.events.record(
+            event_type,
+            project_id,
+            status,
+            run_id=run_id,
+            detected_from="scheduler",
+            evidence=evidence,
         )

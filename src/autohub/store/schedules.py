@@ -179,6 +179,20 @@ class ScheduleStore:
         except SQLAlchemyError as exc:
             raise self.database.translate(exc, "release schedule leases") from exc
 
+    def retire(self, automation: str, trigger_key: str) -> bool:
+        """Delete the schedule of a cron trigger that is no longer defined; True for the
+        one caller that deleted it. A trigger defined again later starts afresh, from its
+        next tick, instead of owing every tick since this row's last one."""
+        table = schedules
+        statement = table.delete().where(
+            table.c.automation == automation, table.c.trigger_key == trigger_key
+        )
+        try:
+            with self.database.begin() as connection:
+                return bool(connection.execute(statement).rowcount == 1)
+        except SQLAlchemyError as exc:
+            raise self.database.translate(exc, f"retire a schedule of {automation}") from exc
+
     def all(self) -> list[Schedule]:
         rows = self.database.fetch(
             sa.select(schedules).order_by(schedules.c.automation, schedules.c.trigger_key),
