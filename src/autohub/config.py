@@ -368,6 +368,18 @@ class Config:
     def redactor(self) -> Redactor:
         return self.secrets.redactor(self.referenced_secrets)
 
+    def release_definitions(self) -> None:
+        """Drop autohub.yaml's parsed document and raw ``automations:``, which only the
+        registry loader reads: a process that keeps its registry does not keep them too
+        (about 1.3 MB for a thousand inline steps). Loading a registry from a released
+        config reads the file again."""
+        self.document = None
+        self.file.automations = {}
+
+    @property
+    def definitions_released(self) -> bool:
+        return self.path is not None and self.document is None
+
 
 def load_config(
     path: Path | None = None,

@@ -292,6 +292,23 @@ def test_new_files_are_discovered_without_restarting(write: WriteFile, tmp_path:
     assert watcher.last_error is None
 
 
+def test_a_watcher_keeps_the_registry_not_the_parsed_autohub_yaml(
+    write: WriteFile, tmp_path: Path
+) -> None:
+    write("autohub.yaml", "automations:\n  a:\n    steps: [{id: s, shell: [x]}]\n")
+    config = project_config(tmp_path)
+    watcher = RegistryWatcher(config)
+
+    assert config.document is None
+    assert config.file.automations == {}
+    again = load_registry(config)  # a released config reads the file again
+    assert [d.name for d in again] == ["a"]
+    assert again.get("a").version == watcher.registry.get("a").version
+    write("autohub.yaml", "automations:\n  b:\n    steps: [{id: s, shell: [x]}]\n")
+    assert [d.name for d in watcher.current()] == ["b"]
+    assert watcher.config.document is None
+
+
 def test_decorated_module_changes_are_picked_up_on_reload(write: WriteFile, tmp_path: Path) -> None:
     write("autohub.yaml", "modules: [reloadme_jobs]\n")
     body = "from autohub import automation\n\n@automation(name='{name}')\ndef job(ctx):\n    pass\n"

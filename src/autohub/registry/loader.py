@@ -113,9 +113,11 @@ class Registry:
 
 
 def load_registry(config: Config) -> Registry:
-    """Build the registry from every source; raises DefinitionError listing all problems."""
-    loader = _Loader(config)
-    return loader.load()
+    """Build the registry from every source; raises DefinitionError listing all problems
+    (a released config, see ``Config.release_definitions``, reads autohub.yaml again)."""
+    if config.definitions_released:
+        config = reread_config_file(config)
+    return _Loader(config).load()
 
 
 def check_definition(
@@ -170,6 +172,7 @@ class RegistryWatcher:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.registry = load_registry(config)
+        config.release_definitions()  # the registry holds them now
         self.last_error: DefinitionError | ConfigError | None = None
         self._failed: Fingerprint | None = None
         """The sources as they were when a reload failed: not tried again until they change."""
@@ -198,6 +201,7 @@ class RegistryWatcher:
             problem = Problem(None, None, None, f"reload failed: {type(exc).__name__}: {exc}")
             self.last_error, self._failed = DefinitionError([problem]), stamp
             return False
+        config.release_definitions()
         self.config, self.registry = config, registry
         self.last_error = self._failed = None
         return True
