@@ -87,8 +87,8 @@ class ServerConfig(BaseModel):
     stream_queue_events: int = Field(default=1000, ge=10, le=100_000)
     """Events a live-stream client may fall behind by before it is dropped."""
     scheduler: bool = True
-    """Whether the server fires cron triggers (any number of servers may: each tick fires
-    once across them)."""
+    """Whether the server fires cron and event triggers (any number of servers may: each
+    tick, and each triggering event, starts one run across them)."""
     misfire_grace_seconds: float = Field(default=60, ge=0)
     """A cron tick later than this is a misfire, handled by its trigger's ``misfire``
     policy (skip, or run once for all the missed ticks)."""

@@ -527,3 +527,36 @@ def test_a_new_definition_file_is_served_without_a_restart(cli, project):
     assert after == before | {"fresh-job"}
     (reloaded,) = events["events"]
     assert reloaded["evidence"]["added"] == ["fresh-job"]
+
+
+def test_a_recorded_event_starts_the_run_that_waits_for_it(cli, project):
+    add_automations(
+        project,
+        "  on-alert:\n"
+        "    params: {service: {type: string, required: true}}\n"
+        "    triggers:\n"
+        "      - {type: event, event_type: alert.raised, status: [failed],"
+        " params: {service: evidence.service}}\n"
+        '    steps:\n      - {id: a, shell: [echo, "restart {{ params.service }}"]}\n',
+    )
+    with serving(cli, scheduler=True) as client:
+        ready = {c["name"]: c["ok"] for c in client.get("/ready").json()["checks"]}
+        evidence = json.dumps({"service": "billing-api"})
+        for status in ("warning", "failed"):
+            cli("events", "record", "--type", "alert.raised", "--status", status,
+                "--evidence", evidence, check=0)  # fmt: skip
+        deadline = time.monotonic() + 20
+        while True:
+            runs = json.loads(cli("runs", "--json", check=0).stdout)
+            triggered = [run for run in runs if run["automation"] == "on-alert"]
+            done = triggered and triggered[0]["state"] == "succeeded"
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+
+    assert ready["event_triggers"] is True
+    assert [(run["trigger"], run["params"], run["state"]) for run in triggered] == [
+        ("event", {"service": "billing-api"}, "succeeded")
+    ]
+    shown = cli("run-show", triggered[0]["id"], "--json", check=0).json()
+    assert shown["steps"][0]["output"]["stdout"] == "restart billing-api\n"

@@ -29,6 +29,7 @@ TABLES = {
     "api_tokens",
     "schedules",
     "todos",
+    "event_cursors",
 }
 EVENT_INDEXES = {
     "ix_automation_events_project_type_created",
@@ -278,3 +279,13 @@ def test_correlating_by_an_event_id_reads_the_parent_index_not_the_table(
     assert name not in index_names(database, "automation_events")
     migrations.upgrade(database)
     assert name in index_names(database, "automation_events")
+
+
+def test_0009_adds_event_cursors_and_its_downgrade_removes_them(database: Database) -> None:
+    migrations.downgrade(database, "0008")
+    assert "event_cursors" not in table_names(database)
+
+    migrations.upgrade(database)
+
+    assert "event_cursors" in table_names(database)
+    assert migrations.current_revision(database) == "0009"

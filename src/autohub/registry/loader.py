@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -43,6 +43,7 @@ from autohub.yamlfile import YamlDocument, YamlSyntaxError, load_file, validatio
 logger = logging.getLogger(__name__)
 
 Fingerprint = tuple[tuple[str, int, int], ...]
+TriggerT = TypeVar("TriggerT")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,16 @@ class Registry:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         known = ", ".join(sorted(self.definitions)) or "none"
         raise InvalidInput(f"unknown automation {name!r}{hint} (known: {known})")
+
+    def triggers(self, kind: type[TriggerT]) -> list[tuple[Definition, TriggerT]]:
+        """Every trigger of ``kind`` (``CronTrigger``, ``EventTrigger``...), with its
+        definition, in name order."""
+        return [
+            (definition, trigger)
+            for definition in self
+            for trigger in definition.automation.triggers
+            if isinstance(trigger, kind)
+        ]
 
     def policies(self, automation: Automation, step: Step) -> Policies:
         return effective_policies(self.defaults, automation, step)

@@ -12,7 +12,13 @@ from autohub.registry.actions import ActionChoice
 from autohub.registry.params import Param
 from autohub.registry.policies import BreakerPolicy, Policies, merge_policies
 from autohub.registry.templates import check_template
-from autohub.registry.triggers import CronTrigger, ManualTrigger, Trigger, WebhookTrigger
+from autohub.registry.triggers import (
+    CronTrigger,
+    EventTrigger,
+    ManualTrigger,
+    Trigger,
+    WebhookTrigger,
+)
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 GRAPH_CHECKED_BY_CALLER = "graph_checked_by_caller"
@@ -66,8 +72,8 @@ class Automation(Policies):
 
     @model_validator(mode="after")
     def _trigger_params(self) -> Automation:
-        """A cron trigger's params must validate (it fires unattended); a webhook's
-        mapping may only fill declared params."""
+        """A cron trigger's params must validate (it fires unattended); a webhook's or an
+        event trigger's mapping may only fill declared params."""
         from autohub.errors import InvalidInput
         from autohub.registry.params import validate_params
 
@@ -78,7 +84,7 @@ class Automation(Policies):
                     validate_params(self.params, trigger.params)
                 except InvalidInput as exc:
                     problems.append(f"triggers[{index}].params: {exc.message}")
-            elif isinstance(trigger, WebhookTrigger):
+            elif isinstance(trigger, WebhookTrigger | EventTrigger):
                 unknown = sorted(set(trigger.params) - set(self.params))
                 if unknown:
                     known = ", ".join(self.params) or "none"

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from autohub.registry.actions import Strict
+from autohub.store.event_rows import EventStatus
 
 
 class ManualTrigger(Strict):
@@ -49,8 +50,7 @@ class CronTrigger(Strict):
     def key(self) -> str:
         """Names this trigger in the ``schedules`` table: changing the trigger (schedule,
         timezone, misfire policy or params) makes it a new schedule."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return _key(self)
 
     def next_after(self, moment: datetime) -> datetime:
         """The first firing strictly after ``moment`` (aware), in UTC."""
@@ -68,13 +68,9 @@ class CronTrigger(Strict):
         return fire.astimezone(UTC)
 
 
-class WebhookTrigger(Strict):
-    """``POST /v1/hooks/{automation}``, signed with HMAC-SHA256 of the body under
-    ``secret`` (or sent with an operator token); ``params`` maps each param to a dotted
-    path in the JSON payload (``repository.name``, ``commits.0.id``)."""
+class _MapsParams(Strict):
+    """A trigger whose ``params`` maps each param to a dotted path in a JSON document."""
 
-    type: Literal["webhook"] = "webhook"
-    secret: str | None = Field(default=None, pattern=r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
     params: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("params")
@@ -85,11 +81,6 @@ class WebhookTrigger(Strict):
                 raise ValueError(f"{name}: {path!r} is not a dotted path such as 'repository.name'")
         return params
 
-    @property
-    def secret_name(self) -> str | None:
-        """The name of the secret the signature is made with (``${NAME}`` -> ``NAME``)."""
-        return self.secret[2:-1] if self.secret else None
-
     def params_from(self, payload: Any) -> dict[str, Any]:
         """The params the payload maps to; a path it lacks is left out (the param's
         default applies, or validation says it is required)."""
@@ -99,6 +90,20 @@ class WebhookTrigger(Strict):
             if found:
                 values[name] = value
         return values
+
+
+class WebhookTrigger(_MapsParams):
+    """``POST /v1/hooks/{automation}``, signed with HMAC-SHA256 of the body under
+    ``secret`` (or sent with an operator token); ``params`` maps each param to a dotted
+    path in the JSON payload (``repository.name``, ``commits.0.id``)."""
+
+    type: Literal["webhook"] = "webhook"
+    secret: str | None = Field(default=None, pattern=r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+    @property
+    def secret_name(self) -> str | None:
+        """The name of the secret the signature is made with (``${NAME}`` -> ``NAME``)."""
+        return self.secret[2:-1] if self.secret else None
 
 
 _PATH = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
@@ -115,12 +120,27 @@ def _lookup(value: Any, parts: list[str]) -> tuple[bool, Any]:
     return True, value
 
 
-class EventTrigger(Strict):
-    """Start when an event of this type (and status) is recorded."""
+class EventTrigger(_MapsParams):
+    """Start a run when an event of ``event_type`` is recorded for the automation's
+    project, with one of the ``status`` values (any when empty); ``params`` maps each
+    param to a dotted path in the event (``evidence.workflow.id``, ``run_id``)."""
 
     type: Literal["event"] = "event"
     event_type: str = Field(pattern=r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$")
-    status: list[str] = Field(default_factory=list)
+    status: list[EventStatus] = Field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """Names this trigger in the idempotency key of the runs it starts."""
+        return _key(self)
+
+    def matches(self, event_type: str, status: str) -> bool:
+        return event_type == self.event_type and (not self.status or status in self.status)
+
+
+def _key(trigger: Strict) -> str:
+    text = json.dumps(trigger.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 Trigger = Annotated[

@@ -33,6 +33,7 @@ from autohub.hub import Hub
 from autohub.server.api import api_router
 from autohub.server.auth import Authenticator, Denied
 from autohub.server.errors import ERROR_RESPONSES, error_response
+from autohub.server.event_triggers import EventTriggers
 from autohub.server.executor import RunExecutor
 from autohub.server.intake import RunIntake
 from autohub.server.metrics import exposition
@@ -65,17 +66,26 @@ class ReadyBody(BaseModel):
     checks: list[Check]
 
 
+def _trigger_firers(
+    hub: Hub, executor: RunExecutor | None
+) -> tuple[Scheduler | None, EventTriggers | None]:
+    """The scheduler (cron triggers) and the event triggers, with ``server.scheduler``;
+    each wakes the executor when it creates a run."""
+    if not hub.config.file.server.scheduler:
+        return None, None
+    wake = executor.wake if executor else lambda: None
+    return Scheduler(hub, on_fire=wake), EventTriggers(hub, on_fire=wake)
+
+
 def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
     """The application serving ``hub``'s project; with ``execute_runs``, it executes the
-    project's runs too, and with ``server.scheduler`` it fires the cron triggers (the run
-    executor and the scheduler start and stop with the application)."""
+    project's runs too, and with ``server.scheduler`` it fires the cron and event triggers
+    (the run executor, the scheduler and the event triggers start and stop with the
+    application)."""
     settings = hub.config.file.server
     executor = RunExecutor(hub, max_runs=settings.max_runs) if execute_runs else None
-    scheduler = (
-        Scheduler(hub, on_fire=executor.wake if executor else lambda: None)
-        if settings.scheduler
-        else None
-    )
+    scheduler, event_triggers = _trigger_firers(hub, executor)
+    firers = [firer for firer in (scheduler, event_triggers) if firer is not None]
 
     broadcaster = EventBroadcaster(hub, queue_events=settings.stream_queue_events)
     intake = RunIntake(hub.runs)
@@ -88,16 +98,16 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         broadcaster.start()
         if executor is not None:
             executor.start()
-        if scheduler is not None:
-            scheduler.start()
+        for firer in firers:
+            firer.start()
         watchers = _start_watchers(hub)
         yield
         for watcher in watchers:
             await run_in_threadpool(watcher.stop)
         await broadcaster.stop()
         await run_in_threadpool(intake.stop)
-        if scheduler is not None:  # SIGTERM: fire no more, give up schedule leases
-            await run_in_threadpool(scheduler.stop)
+        for firer in firers:  # SIGTERM: fire no more, give up schedule leases
+            await run_in_threadpool(firer.stop)
         if executor is not None:  # no new runs; running ones get the grace period
             await run_in_threadpool(executor.stop, settings.shutdown_grace_seconds)
 
@@ -108,7 +118,13 @@ def create_app(hub: Hub, *, execute_runs: bool = True) -> FastAPI:
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
-    probes = Probes(hub, started_at=utcnow(), executor=executor, scheduler=scheduler)
+    probes = Probes(
+        hub,
+        started_at=utcnow(),
+        executor=executor,
+        scheduler=scheduler,
+        event_triggers=event_triggers,
+    )
     auth = Authenticator(hub)
     app.include_router(
         api_router(

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from autohub.errors import AutohubError
 from autohub.hub import Hub
+from autohub.server.event_triggers import EventTriggers
 from autohub.server.executor import RunExecutor
 from autohub.server.scheduler import Scheduler
 from autohub.store import migrations
@@ -38,6 +39,7 @@ class Probes:
     started_at: datetime
     executor: RunExecutor | None = None
     scheduler: Scheduler | None = None
+    event_triggers: EventTriggers | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
 
     @property
@@ -62,6 +64,9 @@ class Probes:
             checks.append(
                 _heartbeat("scheduler", self.scheduler.age(), self.scheduler.poll_seconds)
             )
+        if self.event_triggers is not None:
+            triggers = self.event_triggers
+            checks.append(_heartbeat("event_triggers", triggers.age(), triggers.poll_seconds))
         settings = self.hub.config.file.server
         stuck = self.stuck_runs()
         checks.append(

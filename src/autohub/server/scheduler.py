@@ -23,8 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +31,9 @@ from typing import Any
 
 from autohub.errors import AutohubError
 from autohub.hub import Hub
+from autohub.registry.loader import Registry
 from autohub.registry.triggers import CronTrigger
+from autohub.server.polling import PolledPart
 from autohub.store.schedules import Schedule, ScheduleStore
 
 logger = logging.getLogger(__name__)
@@ -88,8 +88,10 @@ def plan(trigger: CronTrigger, next_fire_at: datetime, now: datetime, grace: flo
 
 
 @dataclass
-class Scheduler:
+class Scheduler(PolledPart):
     """Fires a project's cron triggers from a background thread."""
+
+    thread_name = "scheduler"
 
     hub: Hub
     on_fire: Callable[[], None] = lambda: None
@@ -98,11 +100,10 @@ class Scheduler:
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
-    _pass_at: float | None = field(default=None, init=False)
     _retired_for: frozenset[tuple[str, str]] | None = field(default=None, init=False)
     """The (automation, trigger key) pairs whose stale schedules were last retired."""
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _thread: threading.Thread | None = field(default=None, init=False)
+    _registry: Registry | None = field(default=None, init=False)
+    _triggers: list[tuple[str, CronTrigger]] = field(default_factory=list, init=False)
 
     @property
     def store(self) -> ScheduleStore:
@@ -110,49 +111,20 @@ class Scheduler:
 
     def triggers(self) -> list[tuple[str, CronTrigger]]:
         """The (automation, cron trigger) pairs of the project's registry."""
-        return [
-            (definition.automation.name, trigger)
-            for definition in self.hub.registry
-            for trigger in definition.automation.triggers
-            if isinstance(trigger, CronTrigger)
-        ]
-
-    def start(self) -> None:
-        self._pass_at = time.monotonic()
-        self._thread = threading.Thread(target=self._main, name="autohub-scheduler", daemon=True)
-        self._thread.start()
-
-    def age(self) -> float | None:
-        """Seconds since the scheduler last looked at its schedules (None when it is not
-        running): ``/ready`` tells a stalled scheduler by it."""
-        thread, at = self._thread, self._pass_at
-        if thread is None or not thread.is_alive() or at is None:
-            return None
-        return time.monotonic() - at
+        return [(d.name, trigger) for d, trigger in self.hub.registry.triggers(CronTrigger)]
 
     def stop(self) -> None:
         """Stop firing and give up any schedule lease this scheduler holds."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        super().stop()
         try:
             self.store.release_all(self.owner)
         except AutohubError as exc:
             logger.warning("cannot release schedule leases: %s", exc.message)
 
-    def _main(self) -> None:
-        registry, triggers = self.hub.registry, self.triggers()
-        while not self._stop.is_set():
-            self._pass_at = time.monotonic()
-            if self.hub.registry is not registry:  # reloaded: new, changed or gone triggers
-                registry, triggers = self.hub.registry, self.triggers()
-            try:
-                self.tick(triggers)
-            except AutohubError as exc:
-                logger.warning("scheduler: %s", exc.message)
-            except Exception:
-                logger.exception("scheduler pass failed")
-            self._stop.wait(self.poll_seconds)
+    def _pass(self) -> None:
+        if self.hub.registry is not self._registry:  # new, changed or gone triggers
+            self._registry, self._triggers = self.hub.registry, self.triggers()
+        self.tick(self._triggers)
 
     def tick(self, triggers: list[tuple[str, CronTrigger]] | None = None) -> int:
         """One pass: add missing schedules and fire the due ones; the runs created. It

@@ -259,6 +259,14 @@ schedules = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+event_cursors = sa.Table(
+    "event_cursors",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 todos = sa.Table(
     "todos",
     metadata,
