@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from autohub.config import Config, load_config
+from autohub.config import Config, load_config, referenced_names
 
 if TYPE_CHECKING:
     from autohub.engine.actions.base import ActionRequest, ActionResult
@@ -56,6 +56,8 @@ class Hub:
         self._seen_at: dict[tuple[str, str], float] = {}
         self._resources: dict[str, tuple[Any, Callable[[Any], None]]] = {}
         self._resources_lock = threading.Lock()
+        self._registry_lock = threading.Lock()
+        self._watcher: RegistryWatcher | None = None
 
     @classmethod
     def from_config(
@@ -105,13 +107,21 @@ class Hub:
         them current with ``refresh_registry``."""
         return self._registry_watcher.registry
 
-    @cached_property
+    @property
     def _registry_watcher(self) -> RegistryWatcher:
-        from autohub.registry.loader import RegistryWatcher
+        """Made once, under a lock: a server's threads ask for it at the same time, and the
+        first load releases the config's definitions (``Config.release_definitions``)."""
+        if self._watcher is None:
+            with self._registry_lock:
+                if self._watcher is None:
+                    from autohub.registry.loader import RegistryWatcher
 
-        watcher = RegistryWatcher(self.config)
-        self._redact_referenced(watcher)
-        return watcher
+                    made = RegistryWatcher(self.config)
+                    self._redact_referenced(
+                        made.config.referenced_secrets, made.registry.referenced_secrets
+                    )
+                    self._watcher = made
+        return self._watcher
 
     def refresh_registry(self) -> RegistryWatcher:
         """Reload the definitions if a source changed (autohub.yaml, ``automations/``, the
@@ -120,14 +130,17 @@ class Hub:
         refer to are redacted from then on."""
         watcher = self._registry_watcher
         if watcher.reload_if_changed():
-            self._redact_referenced(watcher)
+            self._redact_referenced(
+                watcher.config.referenced_secrets, watcher.registry.referenced_secrets
+            )
         return watcher
 
-    def _redact_referenced(self, watcher: RegistryWatcher) -> None:
-        """Redact the values of every secret that autohub.yaml or a loaded definition refers
-        to (``${NAME}``), wherever the definition was declared: a step's output that echoes
-        one is stored as ``[REDACTED]``."""
-        referenced = set(watcher.config.referenced_secrets) | watcher.registry.referenced_secrets
+    def _redact_referenced(self, *sources: Iterable[str]) -> None:
+        """Redact the values of every secret named in ``sources`` (references, ``${NAME}``,
+        of autohub.yaml, of loaded definitions, of a stored one a run executes), wherever
+        the definition was declared: a step's output that echoes one is stored as
+        ``[REDACTED]``."""
+        referenced = {name for source in sources for name in source}
         if referenced <= set(self.config.referenced_secrets):
             return
         self.config.referenced_secrets = sorted(referenced | set(self.config.referenced_secrets))
@@ -317,6 +330,7 @@ class Hub:
         if definition is not None and definition.version == run.version:
             return definition.automation
         stored = self.definitions.get(run.automation, run.version)
+        self._redact_referenced(referenced_names(stored.content))
         return Automation.model_validate(stored.content)
 
     def action_plugins(self) -> dict[str, ActionHandler]:

@@ -72,5 +72,5 @@ def test_db_upgrade_current_downgrade_base_and_upgrade_again(cli, fresh, tables)
         "next_cursor": None,
     }
 
-    _code, stdout, stderr = cli("db", "downgrade", "0009", check=2)
-    assert _one_line_error(stderr).startswith("error: cannot downgrade to '0009'")
+    _code, stdout, stderr = cli("db", "downgrade", "0099", check=2)
+    assert _one_line_error(stderr).startswith("error: cannot downgrade to '0099'")

@@ -55,6 +55,33 @@ def test_steps_run_in_needs_order_and_see_earlier_outputs(project: Path, databas
         assert kinds[-1] == "run.finished"
 
 
+def test_a_param_that_spells_a_secret_reference_stays_text(
+    project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A param comes from whoever starts the run (a webhook, an event): only the
+    # definition may refer to a secret. Rendered first, "${VAULT_KEY}" must not resolve.
+    monkeypatch.setenv("VAULT_KEY", "vk-7c1d2e3f4a5b")
+    monkeypatch.setenv("DEPLOY_USER", "deployer-9f8e")
+    hub = project_hub(
+        project,
+        database_url,
+        """
+        deploy:
+          params:
+            version: {type: string, required: true}
+          steps:
+            - id: show
+              shell: [echo, "v={{ params.version }}", "as ${DEPLOY_USER}", "{{ '$' }}{HOME}"]
+        """,
+    )
+    with hub:
+        run = hub.run("deploy", {"version": "${VAULT_KEY}"})
+        (step,) = hub.runs.steps(run.id)
+
+    assert run.state == "succeeded", run.error
+    assert step.output["stdout"] == "v=${VAULT_KEY} as [REDACTED] ${HOME}\n"
+
+
 def test_a_failing_step_skips_its_dependents_and_fails_the_run(
     project: Path, database_url: str
 ) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autohub.hub import Hub
-from autohub.server.event_triggers import EventTriggers
+from autohub.server.event_triggers import MAX_CHAIN, EventTriggers
 from autohub.store import migrations
 from autohub.store.events import EventFilter
 
@@ -134,3 +134,51 @@ def test_an_automation_is_not_started_by_its_own_runs_events(hubs):
     hub.events.record("run.finished", "ops", "failed", run_id=run.id)  # another's failure
     triggers.check()
     assert event_runs(hub) == [("retry-failed", {})]
+
+
+BOUNCING = """
+fix:
+  triggers: [{type: event, event_type: run.finished, status: [failed]}]
+  steps: [{id: a, shell: [sh, -c, "exit 1"]}]
+escalate:
+  triggers: [{type: event, event_type: run.finished, status: [failed]}]
+  steps: [{id: a, shell: [sh, -c, "exit 2"]}]
+"""
+
+
+def test_two_automations_that_start_each_other_stop_after_max_chain_runs(
+    tmp_path: Path, database_url: str
+):
+    body = textwrap.indent(textwrap.dedent(BOUNCING).strip("\n"), "  ")
+    (tmp_path / "autohub.yaml").write_text(f"project: ops\nautomations:\n{body}\n")
+    hub = open_hub(tmp_path, database_url)
+    try:
+        migrations.upgrade(hub.database)
+        triggers = EventTriggers(hub)
+        triggers.check()
+        assert hub.run("fix").state == "failed"  # starts escalate, which starts fix...
+        for _ in range(MAX_CHAIN + 3):
+            triggers.check()
+            for run in hub.runs.list_runs(limit=100):
+                if run.state == "pending":
+                    hub.execute(run.id)
+        triggers.check()
+
+        started = [run.automation for run in reversed(hub.runs.list_runs(limit=100))]
+        assert len(started) == 1 + MAX_CHAIN
+        assert started[:4] == ["fix", "escalate", "fix", "escalate"]
+        (skipped,) = recorded(hub, "event_trigger.skipped")
+        assert skipped["status"] == "warning"
+        assert "10 runs in a row" in skipped["evidence"]["reason"]
+    finally:
+        hub.close()
+
+
+def test_servers_record_an_event_they_cannot_start_a_run_for_once(hubs):
+    first, second = EventTriggers(hubs[0]), EventTriggers(hubs[1])
+    first.check(), second.check()
+    hubs[0].events.record("n8n.failure_detected", "ops", "failed", evidence={"other": 1})
+
+    first.check(), second.check()
+
+    assert len(recorded(hubs[0], "event_trigger.failed")) == 1

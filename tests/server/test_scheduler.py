@@ -231,8 +231,8 @@ def redefine(hub: Hub, automations: str) -> None:
 def test_a_trigger_defined_again_starts_afresh_instead_of_owing_every_tick(hubs):
     clock = Clock(T0 - timedelta(seconds=30))
     (scheduler, other) = schedulers(hubs, clock)
-    hubs[0].schedules.ensure(  # another project's schedule in the shared store
-        automation="elsewhere",
+    hubs[0].schedules.ensure(  # another project's same-named automation in the store
+        automation="tick",
         trigger_key="k" * 32,
         project_id="other-project",
         schedule="* * * * *",
@@ -255,9 +255,9 @@ def test_a_trigger_defined_again_starts_afresh_instead_of_owing_every_tick(hubs)
 
     assert cron_runs(hubs[0]) == []
     assert events(hubs[0], "schedule.misfired") == []
-    rows = {(row.automation, row.schedule): row for row in hubs[0].schedules.all()}
-    assert sorted(rows) == [("elsewhere", "* * * * *"), ("tick", "* * * * *")]
-    assert rows["tick", "* * * * *"].next_fire_at == T0 + timedelta(days=2, minutes=1)
+    rows = {(row.project_id, row.schedule): row for row in hubs[0].schedules.all()}
+    assert sorted(rows) == [("other-project", "* * * * *"), ("sched", "* * * * *")]
+    assert rows["sched", "* * * * *"].next_fire_at == T0 + timedelta(days=2, minutes=1)
     assert len(events(hubs[0], "schedule.retired")) == 2  # 03:00 went away in its turn
 
 

@@ -38,6 +38,7 @@ def test_a_page_limit_leaves_the_rest_for_the_next_poll(store: EventStore):
 def test_an_event_committed_after_a_newer_one_is_delivered_late_not_lost(store: EventStore):
     """Two writers: the first takes an id, the second commits a higher one first."""
     tail = EventTail.from_now(store)
+    start = tail.last_id
     if store.database.engine.dialect.name == "sqlite":  # one writer: lay the ids out by hand
         first_id = tail.last_id + 1
         with store.database.begin() as connection:
@@ -45,6 +46,7 @@ def test_an_event_committed_after_a_newer_one_is_delivered_late_not_lost(store: 
                 automation_events.insert(), [{**store.prepare(event(2)), "id": first_id + 1}]
             )
         assert [e.evidence["n"] for e in tail.poll()] == [2]
+        assert tail.settled_id == start, "a cursor stays below the awaited id"
         with store.database.begin() as connection:  # the skipped id shows up late
             connection.execute(
                 automation_events.insert(), [{**store.prepare(event(1)), "id": first_id}]
@@ -55,10 +57,12 @@ def test_an_event_committed_after_a_newer_one_is_delivered_late_not_lost(store: 
             late.execute(automation_events.insert(), [store.prepare(event(1))])  # id N, open
             store.add(event(2))  # id N+1, committed first
             assert [e.evidence["n"] for e in tail.poll()] == [2]
+            assert tail.settled_id == start, "a cursor stays below the awaited id"
             transaction.commit()
 
     assert [e.evidence["n"] for e in tail.poll()] == [1]
     assert tail.poll() == []
+    assert tail.settled_id == tail.last_id == start + 2
 
 
 def test_a_gap_is_given_up_after_gap_seconds(store: EventStore):

@@ -25,7 +25,8 @@ def serve_command(
     scheduler: Annotated[
         bool | None,
         typer.Option(
-            "--scheduler/--no-scheduler", help="Fire cron triggers. Default: server.scheduler."
+            "--scheduler/--no-scheduler",
+            help="Fire cron and event triggers. Default: server.scheduler.",
         ),
     ] = None,
 ) -> None:

@@ -26,7 +26,13 @@ from autohub.engine.context import StepContext
 from autohub.engine.executor import Executor
 from autohub.engine.locking import LockRequest, acquire_all
 from autohub.engine.retry import Failure, next_delay, should_retry
-from autohub.engine.templates import RenderError, has_templates, is_template, render
+from autohub.engine.templates import (
+    RenderError,
+    has_templates,
+    is_template,
+    render,
+    unshield,
+)
 from autohub.errors import SecretsError
 from autohub.registry.actions import ActionChoice
 from autohub.registry.models import Step
@@ -233,9 +239,11 @@ class StepRunner:
         if spec is None:
             spec = choice.action.model_dump(by_alias=True)
             try:
-                if has_templates(spec):
-                    spec = render(spec, template_variables(plan))
-                spec = self._resolve_secrets(spec)
+                if has_templates(spec):  # rendered values never become secret references
+                    rendered = render(spec, template_variables(plan), shielded=True)
+                    spec = unshield(self._resolve_secrets(rendered))
+                else:
+                    spec = self._resolve_secrets(spec)
             except (RenderError, SecretsError) as exc:
                 return failure(str(exc), type(exc).__name__)
         limits = plan.policies.limits

@@ -12,16 +12,19 @@ made (params the event maps to that do not validate).
 The cursor (``event_cursors``) survives a restart: the events of a downtime are handled
 when the server is back, and none twice. A new cursor starts at the newest event: the
 first start does not act on the history. The events of an automation's own runs never
-start it: a run that fails on a trigger of failed runs would start itself forever.
+start it (a run that fails, on a trigger of failed runs, would start itself forever),
+nor do this part's own records, and runs that start each other through events stop
+after ``MAX_CHAIN`` in a row (``event_trigger.skipped``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from autohub.errors import AutohubError, NotFound
+from autohub.errors import InvalidInput, NotFound
 from autohub.hub import Hub
 from autohub.registry.triggers import EventTrigger
 from autohub.server.polling import PolledPart
@@ -31,8 +34,12 @@ if TYPE_CHECKING:
     from autohub.store.event_tail import EventTail
     from autohub.store.events import Event
 
-RUN_AUTOMATIONS_KEPT = 4096
-"""Run id -> automation answers remembered (a run's events come together)."""
+DETECTED_FROM = "event-triggers"
+"""The ``detected_from`` of this part's own records, which never start a run."""
+MAX_CHAIN = 10
+"""Runs in a row that may start each other through events."""
+RUNS_KEPT = 4096
+"""Run id -> (automation, chain depth) answers remembered (a run's events come together)."""
 
 
 @dataclass
@@ -46,7 +53,7 @@ class EventTriggers(PolledPart):
     poll_seconds: float = 1.0
     batch: int = 500
     _tail: EventTail | None = field(default=None, init=False)
-    _run_automations: dict[str, str] = field(default_factory=dict, init=False)
+    _runs: dict[str, tuple[str, int]] = field(default_factory=dict, init=False)
 
     @property
     def cursor_name(self) -> str:
@@ -66,14 +73,21 @@ class EventTriggers(PolledPart):
             for d, trigger in self.hub.registry.triggers(EventTrigger)
         ]
 
-    def _pass(self) -> None:
-        while self.check() >= self.batch and not self.stopping:
-            pass  # a backlog: read on at once
+    def _pass(self) -> bool:
+        return self.check() >= self.batch  # a backlog: read on at once
 
     def check(self) -> int:
         """One pass: start the runs the new events trigger and move the cursor past them;
-        how many events were read."""
+        how many events were read. A pass that fails (the store went away) reads its
+        events again from the stored cursor; the idempotency keys make that harmless."""
         tail = self._tail or self._open_tail()
+        try:
+            return self._handle(tail)
+        except BaseException:
+            self._tail = None
+            raise
+
+    def _handle(self, tail: EventTail) -> int:
         triggers = self.triggers()
         if not triggers:  # keep up, so that a trigger added later starts from then
             newest = self.hub.events.last_id()
@@ -86,14 +100,16 @@ class EventTriggers(PolledPart):
             return 0
         created = 0
         for event in events:
+            if event.detected_from == DETECTED_FROM:  # our own records start nothing
+                continue
             for automation, project, trigger in triggers:
                 if (
                     event.project_id == project
                     and trigger.matches(event.event_type, event.status)
-                    and not self._from_own_run(event, automation)
+                    and self._may_start(event, automation, trigger)
                 ):
                     created += self._fire(event, automation, trigger)
-        self.cursors.advance(self.cursor_name, tail.last_id)
+        self.cursors.advance(self.cursor_name, tail.settled_id)
         if created:
             self.on_fire()
         return len(events)
@@ -108,42 +124,96 @@ class EventTriggers(PolledPart):
         self._tail = EventTail(self.hub.events, position)
         return self._tail
 
-    def _from_own_run(self, event: Event, automation: str) -> bool:
+    def _may_start(self, event: Event, automation: str, trigger: EventTrigger) -> bool:
+        """Not for the events of the automation's own runs, nor past ``MAX_CHAIN`` runs
+        that started each other through events (two automations that start each other
+        on failure would otherwise go on forever)."""
         if event.run_id is None:
+            return True
+        run_automation, depth = self._run_chain(event.run_id)
+        if run_automation == automation:
             return False
-        known = self._run_automations.get(event.run_id)
-        if known is None:
-            try:
-                known = self.hub.runs.get(event.run_id).automation
-            except NotFound:
-                known = ""  # an event naming a run this store does not have
-            if len(self._run_automations) >= RUN_AUTOMATIONS_KEPT:
-                self._run_automations.clear()
-            self._run_automations[event.run_id] = known
-        return known == automation
+        if depth < MAX_CHAIN:
+            return True
+        self._record(
+            "event_trigger.skipped",
+            event,
+            "warning",
+            {
+                **self._evidence(event, automation),
+                "reason": f"{MAX_CHAIN} runs in a row were started by each other's events",
+            },
+            uid=_uid(f"skipped:{trigger.key}:{event.uid}"),
+        )
+        return False
+
+    def _run_chain(self, run_id: str) -> tuple[str, int]:
+        """The run's automation, and how many runs in a row, ending with it, event
+        triggers started (0 for a run started otherwise)."""
+        known = self._runs.get(run_id)
+        if known is not None:
+            return known
+        try:
+            run = self.hub.runs.get(run_id)
+        except NotFound:
+            return "", 0  # an event naming a run this store does not have
+        depth = 0
+        if run.trigger == "event":
+            cause = self._cause_of(run_id)
+            upstream = self._run_chain(cause.run_id)[1] if cause and cause.run_id else 0
+            depth = 1 + min(upstream, MAX_CHAIN)
+        if len(self._runs) >= RUNS_KEPT:
+            self._runs.clear()
+        self._runs[run_id] = (run.automation, depth)
+        return run.automation, depth
+
+    def _cause_of(self, run_id: str) -> Event | None:
+        """The event that started a run, through the ``event_trigger.fired`` record."""
+        from autohub.store.events import EventFilter
+
+        where = EventFilter(event_types=["event_trigger.fired"], run_id=run_id)
+        fired = self.hub.events.query(where, limit=1).events
+        if not fired or fired[0].parent_id is None:
+            return None
+        try:
+            return self.hub.events.get(fired[0].parent_id)
+        except NotFound:
+            return None
 
     def _fire(self, event: Event, automation: str, trigger: EventTrigger) -> int:
-        evidence: dict[str, Any] = {
-            "automation": automation,
-            "event_id": event.id,
-            "event_type": event.event_type,
-            "event_status": event.status,
-        }
+        evidence = self._evidence(event, automation)
         key = f"event:{trigger.key[:16]}:{event.uid}"
         try:
             params = trigger.params_from(event.to_dict())
             run, created = self.hub.start(automation, params, trigger="event", idempotency_key=key)
-        except AutohubError as exc:  # e.g. the params the event maps to do not validate
+        except InvalidInput as exc:  # e.g. the params the event maps to do not validate
             self._record(
-                "event_trigger.failed", event, "failed", {**evidence, "error": exc.message}
+                "event_trigger.failed",
+                event,
+                "failed",
+                {**evidence, "error": exc.message},
+                uid=_uid(f"failed:{key}"),  # one record, however many servers try
             )
             return 0
         if not created:
             return 0  # another server started it
         self._record(
-            "event_trigger.fired", event, "success", {**evidence, "run_id": run.id}, run.id
+            "event_trigger.fired",
+            event,
+            "success",
+            {**evidence, "run_id": run.id},
+            run_id=run.id,
         )
         return 1
+
+    @staticmethod
+    def _evidence(event: Event, automation: str) -> dict[str, Any]:
+        return {
+            "automation": automation,
+            "event_id": event.id,
+            "event_type": event.event_type,
+            "event_status": event.status,
+        }
 
     def _record(
         self,
@@ -151,14 +221,24 @@ class EventTriggers(PolledPart):
         cause: Event,
         status: str,
         evidence: dict[str, Any],
+        *,
         run_id: str | None = None,
+        uid: str | None = None,
     ) -> None:
+        fields: dict[str, Any] = {"uid": uid} if uid else {}
         self.hub.events.record(
             event_type,
             cause.project_id,
             status,
             run_id=run_id,
             parent_id=cause.id,
-            detected_from="event-triggers",
+            detected_from=DETECTED_FROM,
             evidence=evidence,
+            **fields,
         )
+
+
+def _uid(text: str) -> str:
+    """An event uid made from ``text``: servers recording the same outcome record it once
+    (the store keeps the first event of a uid)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

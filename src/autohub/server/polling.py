@@ -18,11 +18,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class PollingThread:
-    """Runs ``work`` every ``poll_seconds``; a failing pass is logged, and the next one
-    comes as usual."""
+    """Runs ``work`` every ``poll_seconds``, or at once again when it returns True (work
+    is left); a failing pass is logged, and the next one comes as usual."""
 
     name: str
-    work: Callable[[], object]
+    work: Callable[[], bool | None]
     poll_seconds: float = 1.0
     _pass_at: float | None = field(default=None, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
@@ -52,13 +52,15 @@ class PollingThread:
     def _main(self) -> None:
         while not self._stop.is_set():
             self._pass_at = time.monotonic()
+            more = False
             try:
-                self.work()
+                more = self.work() is True
             except AutohubError as exc:
                 logger.warning("%s: %s", self.name, exc.message)
             except Exception:
                 logger.exception("%s pass failed", self.name)
-            self._stop.wait(self.poll_seconds)
+            if not more:
+                self._stop.wait(self.poll_seconds)
 
 
 class PolledPart:
@@ -86,5 +88,6 @@ class PolledPart:
     def stopping(self) -> bool:
         return self._loop is not None and self._loop.stopping
 
-    def _pass(self) -> None:
+    def _pass(self) -> bool | None:
+        """One pass; True when work is left for another pass at once."""
         raise NotImplementedError

@@ -13,9 +13,10 @@ stalled) is a misfire. The trigger's ``misfire`` policy says what happens to mis
 ``schedule.misfired`` event says how many there were. Ticks within the grace all fire.
 
 A cron trigger that is no longer defined (removed, or changed: a changed trigger is a new
-schedule) has its row retired (``schedule.retired``) when the scheduler starts or its
-definitions change. Defined again later, it starts from its next tick; its old row would
-have owed every tick since it went away.
+schedule) has its row retired (``schedule.retired``) when the scheduler starts, when its
+definitions change, and every minute (a server on older definitions may add it back).
+Defined again later, it starts from its next tick; its old row would have owed every tick
+since it went away.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +40,9 @@ from autohub.store.schedules import Schedule, ScheduleStore
 
 logger = logging.getLogger(__name__)
 
+RETIRE_EVERY = 60.0
+"""Seconds between two looks for stale schedules when the definitions do not change: a
+server still running older definitions (during a deploy) may have added one back."""
 MAX_COUNTED_MISFIRES = 10_000
 """Misfires are counted up to this many (a long outage of a per-second schedule would
 otherwise take long to count); beyond it the count says "at least"."""
@@ -102,6 +107,7 @@ class Scheduler(PolledPart):
     )
     _retired_for: frozenset[tuple[str, str]] | None = field(default=None, init=False)
     """The (automation, trigger key) pairs whose stale schedules were last retired."""
+    _retired_at: float | None = field(default=None, init=False)
     _registry: Registry | None = field(default=None, init=False)
     _triggers: list[tuple[str, CronTrigger]] = field(default_factory=list, init=False)
 
@@ -131,9 +137,10 @@ class Scheduler(PolledPart):
         reads every schedule in one query and writes only for a new or due one."""
         pairs = triggers if triggers is not None else self.triggers()
         current = frozenset((automation, trigger.key) for automation, trigger in pairs)
-        if current != self._retired_for:
+        due = self._retired_at is None or time.monotonic() - self._retired_at > RETIRE_EVERY
+        if current != self._retired_for or due:
             self._retire_stale(current)
-            self._retired_for = current
+            self._retired_for, self._retired_at = current, time.monotonic()
         if not pairs:
             return 0
         now = self.store.clock()
@@ -162,18 +169,15 @@ class Scheduler(PolledPart):
         return created
 
     def _retire_stale(self, current: frozenset[tuple[str, str]]) -> None:
-        """Retire the schedules of this project's cron triggers that are not ``current``.
-        A schedule is this project's when its automation is defined here, or it was made
-        for one of the projects defined here (an automation since removed); another
-        project's schedules in a shared store are left alone."""
+        """Retire the schedules of this project's cron triggers that are not ``current``
+        (those made for one of the projects defined here; another project's schedules in
+        a shared store are left alone)."""
         registry = self.hub.registry
         defined = set(registry.definitions)
         projects = {self.hub.project}
         projects |= {d.automation.project for d in registry if d.automation.project}
         for row in self.store.all():
-            if (row.automation, row.trigger_key) in current:
-                continue
-            if row.automation not in defined and row.project_id not in projects:
+            if (row.automation, row.trigger_key) in current or row.project_id not in projects:
                 continue
             if self.store.retire(row.automation, row.trigger_key):
                 self._record(

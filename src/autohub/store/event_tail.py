@@ -37,6 +37,12 @@ class EventTail:
         """A tail that starts after the newest stored event."""
         return cls(events, events.last_id(), gap_seconds)
 
+    @property
+    def settled_id(self) -> int:
+        """The id up to which every event has been returned: below the oldest gap still
+        awaited, for a cursor that a restarted reader resumes from."""
+        return min(self._gaps) - 1 if self._gaps else self.last_id
+
     def poll(self, limit: int = 1000) -> list[Event]:
         """The events that became visible since the last poll."""
         now = self.clock()
