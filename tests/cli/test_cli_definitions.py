@@ -85,6 +85,23 @@ def test_show_prints_params_triggers_next_firing_steps_and_policies(cli, example
         assert text in stdout, text
 
 
+def test_show_names_an_event_triggers_type_and_statuses(cli, example):
+    example.path("automations/triage.yaml").write_text(
+        "name: triage\n"
+        "triggers:\n"
+        "  - {type: event, event_type: n8n.failure_detected, status: [failed, warning]}\n"
+        "  - {type: event, event_type: deploy.finished}\n"
+        "steps: [{id: a, shell: [echo, triage]}]\n"
+    )
+
+    stdout = cli("show", "triage", check=0).stdout
+
+    trigger_line = next(line for line in stdout.splitlines() if line.startswith("triggers: "))
+    assert trigger_line == (
+        "triggers: event n8n.failure_detected [failed, warning], event deploy.finished"
+    )
+
+
 def test_show_json_gives_the_definition_and_its_versions(cli, example):
     stdout = cli("show", "deploy-service", "--json", check=0).stdout
 

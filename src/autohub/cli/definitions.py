@@ -219,6 +219,9 @@ def _policy_lines(policies: dict[str, Any]) -> list[str]:
 def _trigger_text(trigger: Any) -> str:
     if _is_cron(trigger):
         return f"cron '{trigger.schedule}' {trigger.timezone}"
+    if getattr(trigger, "type", None) == "event":
+        statuses = f" [{', '.join(trigger.status)}]" if trigger.status else ""
+        return f"event {trigger.event_type}{statuses}"
     return str(trigger.type)
 
 
