@@ -323,6 +323,29 @@ def test_decorated_module_changes_are_picked_up_on_reload(write: WriteFile, tmp_
     assert [d.name for d in load_registry(config)] == ["second-name"]
 
 
+def test_a_step_module_that_breaks_keeps_the_last_good_registry(
+    write: WriteFile, tmp_path: Path
+) -> None:
+    import os
+
+    from autohub.engine.actions.pychild import import_function
+
+    write("autohub.yaml", 'automations:\n  a:\n    steps: [{id: s, python: "breaks_later:step"}]\n')
+    path = write("breaks_later.py", "def step(ctx):\n    return 1\n")
+    watcher = RegistryWatcher(project_config(tmp_path))
+    first = watcher.current()
+    assert import_function("breaks_later:step", tmp_path)(None) == 1  # a run imported it
+
+    path.write_text("def step(ctx:\n")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+
+    assert watcher.current() is first
+    assert watcher.last_error is not None
+    (problem,) = watcher.last_error.problems
+    assert str(problem).startswith("breaks_later.py: cannot import module 'breaks_later': Syntax")
+
+
 def test_effective_policies_merge_project_automation_and_step(write: WriteFile, load: Load) -> None:
     write(
         "autohub.yaml",

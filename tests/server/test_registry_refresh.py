@@ -197,3 +197,32 @@ def test_a_python_step_calls_the_reloaded_function(hub: Hub, tmp_path: Path) -> 
 
     outputs = [hub.runs.steps(run.id)[0].output for run in (first, second)]
     assert outputs == ["first", "second, changed"]
+
+
+def test_a_python_step_module_not_under_modules_is_watched_and_reloaded(
+    hub: Hub, tmp_path: Path
+) -> None:
+    import os
+    import uuid
+
+    module = f"steps_{uuid.uuid4().hex[:8]}"
+    body = "def step(ctx):\n    return {!r}\n"
+    write(tmp_path, f"{module}.py", body.format("first"))
+    write(
+        tmp_path,
+        "automations/job.yaml",
+        f'name: job\nsteps: [{{id: s, python: "{module}:step"}}]\n',
+    )
+    refresher = RegistryRefresher(hub)
+    first = hub.run("job")
+    assert refresher.check() is False  # nothing changed
+
+    path = tmp_path / f"{module}.py"
+    path.write_text(body.format("second, changed"))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    assert refresher.check() is True  # the step's module is a source too
+    second = hub.run("job")
+
+    outputs = [hub.runs.steps(run.id)[0].output for run in (first, second)]
+    assert outputs == ["first", "second, changed"]

@@ -8,8 +8,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -91,6 +92,8 @@ class Registry:
     fingerprint: Fingerprint = ()
     referenced_secrets: frozenset[str] = frozenset()
     """Every secret name a definition refers to with ``${NAME}``: the values to redact."""
+    step_modules: dict[str, str] = field(default_factory=dict)
+    """The project's own modules that python steps call -> their files (watched too)."""
 
     def __len__(self) -> int:
         return len(self.definitions)
@@ -157,18 +160,24 @@ def source_files(config: Config) -> list[Path]:
     return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 
 
-def fingerprint(config: Config) -> Fingerprint:
-    """Path, size and modification time of every source: a change means a reload."""
+def fingerprint(config: Config, step_modules: Iterable[str] = ()) -> Fingerprint:
+    """Path, size and modification time of every source, and of the project's python
+    step modules (``step_modules``, their files): a change means a reload."""
     paths = [config.path] if config.path else []
     paths += source_files(config)
     for name in config.file.modules:
         spec = _find_spec(name, config.root)
         if spec is not None and spec.origin:
             paths.append(Path(spec.origin))
+    return fingerprint_files([*paths, *step_modules])
+
+
+def fingerprint_files(paths: Iterable[str | Path]) -> Fingerprint:
+    """Path, modification time and size of each file that exists."""
     result = []
     for path in paths:
         try:
-            stat = path.stat()
+            stat = os.stat(path)
         except OSError:
             continue
         result.append((str(path), stat.st_mtime_ns, stat.st_size))
@@ -195,7 +204,7 @@ class RegistryWatcher:
 
     def reload_if_changed(self) -> bool:
         """Reload when a source changed; True when a new registry replaced the old one."""
-        stamp = fingerprint(self.config)
+        stamp = fingerprint(self.config, self.registry.step_modules.values())
         if stamp == self.registry.fingerprint:  # back as loaded (a file moved and back)
             self.last_error = self._failed = None
             return False
@@ -224,6 +233,10 @@ class _Loader:
         self.problems: list[Problem] = []
         self.definitions: dict[str, Definition] = {}
         self.references: set[str] = set()
+        self.step_modules: dict[str, str] = {}
+        """The project's own modules that python steps call, and their files."""
+        self.imported: set[str] = set()
+        """The modules this load imported afresh (``modules:``)."""
 
     def load(self) -> Registry:
         config = self.config
@@ -245,6 +258,7 @@ class _Loader:
                 self._add_module(module_name, document, ("modules", index))
             for definition in self.definitions.values():
                 self._check_python_targets(definition)
+            self._reload_step_modules()
         for definition in self.definitions.values():
             self._check_breakers(definition, breakers)
         if defaults is not None and defaults.breaker and defaults.breaker not in breakers:
@@ -260,8 +274,9 @@ class _Loader:
             defaults=defaults or ProjectDefaults(),
             breakers=breakers,
             definitions=self.definitions,
-            fingerprint=stamp,
+            fingerprint=stamp + fingerprint_files(self.step_modules.values()),
             referenced_secrets=frozenset(self.references),
+            step_modules=self.step_modules,
         )
 
     def _validate(
@@ -334,6 +349,7 @@ class _Loader:
             message = f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
             self.problems.append(config_document.problem(path, message))
             return
+        self.imported.add(module_name)
         for value in vars(module).values():
             declared = getattr(value, ATTRIBUTE, None)
             if isinstance(declared, DeclaredAutomation):
@@ -430,7 +446,10 @@ class _Loader:
                 if choice.python is None:
                     continue
                 module_name = choice.python.function.split(":", 1)[0]
-                if _find_spec(module_name, self.config.root) is None:
+                spec = _find_spec(module_name, self.config.root)
+                if spec is not None and spec.origin and _inside(spec.origin, self.config.root):
+                    self.step_modules[module_name] = spec.origin
+                if spec is None:
                     self.problems.append(
                         Problem(
                             file,
@@ -439,6 +458,32 @@ class _Loader:
                             f"module {module_name!r} not found (from the project root)",
                         )
                     )
+
+    def _reload_step_modules(self) -> None:
+        """Import again the project's python step modules a run has imported, so that the
+        steps started from now on call the code now on disk (``import_function`` sees the
+        rebound functions). A module that now fails to import is a problem."""
+        for module_name in sorted(self.step_modules):
+            module = sys.modules.get(module_name)
+            if module is None or module_name in self.imported:
+                continue
+            loaded_from = getattr(module, "__file__", None)
+            if loaded_from is None or not _same_file(loaded_from, self.step_modules[module_name]):
+                continue  # a namesake from elsewhere: the step imports the project's own
+            try:
+                importlib.reload(module)
+            except Exception as exc:  # user code: any failure is a located problem
+                message = f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+                file = _relative(Path(self.step_modules[module_name]), self.config.root)
+                self.problems.append(Problem(file, None, None, message))
+
+
+def _same_file(one: str, other: str) -> bool:
+    return Path(one).resolve() == Path(other).resolve()
+
+
+def _inside(file: str, root: Path) -> bool:
+    return Path(file).resolve().is_relative_to(root.resolve())
 
 
 def _unknown_breaker(name: str, breakers: dict[str, BreakerPolicy]) -> str:
