@@ -237,6 +237,7 @@ class _Loader:
         """The project's own modules that python steps call, and their files."""
         self.imported: set[str] = set()
         """The modules this load imported afresh (``modules:``)."""
+        self._step_specs: dict[str, Any] = {}
 
     def load(self) -> Registry:
         config = self.config
@@ -435,7 +436,7 @@ class _Loader:
                 )
 
     def _check_python_targets(self, definition: Definition) -> None:
-        automation = definition.automation
+        automation, root = definition.automation, self.config.root
         file, _, line = definition.source.rpartition(":")
         for index, step in enumerate(automation.steps):
             tiers = [
@@ -446,10 +447,12 @@ class _Loader:
                 if choice.python is None:
                     continue
                 module_name = choice.python.function.split(":", 1)[0]
-                spec = _find_spec(module_name, self.config.root)
-                if spec is not None and spec.origin and _inside(spec.origin, self.config.root):
-                    self.step_modules[module_name] = spec.origin
-                if spec is None:
+                if module_name not in self._step_specs:  # a thousand steps, one module
+                    spec = _find_spec(module_name, self.config.root)
+                    self._step_specs[module_name] = spec
+                    if spec is not None and spec.origin and _inside(spec.origin, root):
+                        self.step_modules[module_name] = spec.origin
+                if self._step_specs[module_name] is None:
                     self.problems.append(
                         Problem(
                             file,
