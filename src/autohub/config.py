@@ -419,7 +419,8 @@ def load_config(
     except SecretsError as exc:
         raise ConfigError([Problem(str(secrets_path), None, None, exc.message)]) from exc
 
-    referenced = sorted(referenced_names(document.data if document else None))
+    referenced = referenced_names(document.data if document else None)
+    referenced |= definition_file_references(root / file.automations_dir)
     return Config(
         root=root,
         path=config_path,
@@ -427,7 +428,7 @@ def load_config(
         secrets=secrets,
         settings=settings,
         document=document,
-        referenced_secrets=referenced,
+        referenced_secrets=sorted(referenced),
         problems=problems,
     )
 
@@ -450,7 +451,10 @@ def reread_config_file(config: Config) -> Config:
         config,
         file=config.file.model_copy(update={key: getattr(file, key) for key in DEFINITION_KEYS}),
         document=document,
-        referenced_secrets=sorted(referenced_names(document.data)),
+        referenced_secrets=sorted(
+            referenced_names(document.data)
+            | definition_file_references(config.root / file.automations_dir)
+        ),
         problems=[],
     )
 
@@ -564,6 +568,26 @@ def _walk_strings(
         for index, value in enumerate(data):
             found += _walk_strings(value, (*path, index))
     return found
+
+
+def definition_file_references(directory: Path) -> set[str]:
+    """The secret names the YAML definition files in ``directory`` refer to, read from
+    their text (a process that never loads the definitions, the Claude Code hook, still
+    redacts them; a name in a comment is redacted too, which is harmless)."""
+    names: set[str] = set()
+    for path in definition_files(directory):
+        try:
+            names.update(REFERENCE.findall(path.read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            continue
+    return names
+
+
+def definition_files(directory: Path) -> list[Path]:
+    """The YAML definition files of ``directory``, in load order."""
+    if not directory.is_dir():
+        return []
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 
 
 def referenced_names(data: Any) -> set[str]:

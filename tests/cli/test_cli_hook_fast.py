@@ -131,6 +131,28 @@ def test_secrets_are_redacted_on_the_fast_start(cli, sqlite_project, read_db):
     assert "[REDACTED]" in snippet
 
 
+def test_a_secret_a_definition_file_refers_to_is_redacted_on_both_routes(
+    cli, sqlite_project, read_db
+):
+    cli.env["PARTNER_LOGIN"] = "pl-4d3c2b1a-value"  # not a secret by its name
+    hook(cli, bash_output("hello"))  # the normal route writes the cache
+    sqlite_project.path("automations/partner.yaml").write_text(
+        'name: partner\nsteps: [{id: s, shell: [login, "${PARTNER_LOGIN}"]}]\n'
+    )
+
+    normal = hook(cli, bash_output("deployed with pl-4d3c2b1a-value to prod 1"), importtime=True)
+    fast = hook(cli, bash_output("deployed with pl-4d3c2b1a-value to prod 2"), importtime=True)
+
+    assert "sqlalchemy" in heavy_imports(normal.stderr), "a new definition file: a miss"
+    assert heavy_imports(fast.stderr) == set()
+    snippets = [
+        evidence_of(row)["context_snippet"]
+        for row in events(read_db, sqlite_project.database_url)[-2:]
+    ]
+    assert all("pl-4d3c2b1a-value" not in snippet for snippet in snippets)
+    assert all("[REDACTED]" in snippet for snippet in snippets)
+
+
 def test_input_the_fast_start_cannot_use_goes_the_normal_way(cli, sqlite_project, read_db):
     hook(cli, bash_output("hello"))  # cache written
     broken = hook(cli, "{not json", importtime=True)

@@ -4,9 +4,9 @@ The hook runs after every tool call; loading autohub.yaml (YAML, pydantic) and o
 the store through SQLAlchemy takes longer than its whole budget. So the first call
 loads the configuration the normal way and writes ``.autohub/hook-settings.json``; the
 next calls read that file instead, as long as its fingerprint still matches: the
-path, size and modification time of autohub.yaml, the ``AUTOHUB_*`` variables that
-override it, and autohub's version. Anything else is a miss, and the normal path runs
-(and writes the file again).
+path, size and modification time of autohub.yaml and of the YAML definition files, the
+``AUTOHUB_*`` variables that override it, and autohub's version. Anything else is a
+miss, and the normal path runs (and writes the file again).
 
 Only a project whose store is a SQLite file given literally gets the file: a URL built
 from secrets (``${DATABASE_URL}``) or a PostgreSQL store always takes the normal path.
@@ -28,7 +28,7 @@ from typing import Any
 from autohub.paths import STATE_DIR
 
 CACHE_FILE = "hook-settings.json"
-FORMAT = 1
+FORMAT = 2
 OVERRIDES = ("AUTOHUB_CONFIG", "AUTOHUB_DATABASE_URL", "AUTOHUB_SECRETS_FILE", "AUTOHUB_PROJECT")
 """The environment variables that change the configuration (``config.Settings``)."""
 
@@ -48,12 +48,17 @@ class HookSettings:
     referenced_secrets: list[str]
     evidence_max_bytes: int
     string_max_chars: int
+    automations_dir: str
 
 
-def fingerprint(config_path: Path, environ: Mapping[str, str]) -> str | None:
-    """What the cached settings depend on, as one string; None if autohub.yaml is gone.
-    (Not hashed: hashlib's import alone costs the hook milliseconds, and it holds no
-    secret, since a store URL with a password is never cached.)"""
+def fingerprint(
+    config_path: Path, environ: Mapping[str, str], automations_dir: str = "automations"
+) -> str | None:
+    """What the cached settings depend on, as one string; None if autohub.yaml is gone:
+    autohub.yaml, the YAML definition files (the secrets they refer to are redacted),
+    the overriding variables and autohub's version. (Not hashed: hashlib's import alone
+    costs the hook milliseconds, and it holds no secret, since a store URL with a
+    password is never cached.)"""
     from autohub import __version__
 
     try:
@@ -67,8 +72,25 @@ def fingerprint(config_path: Path, environ: Mapping[str, str]) -> str | None:
         str(found.st_size),
         str(found.st_mtime_ns),
         *(f"{name}={environ.get(name, '')}" for name in OVERRIDES),
+        *_definition_files(config_path.parent / automations_dir),
     ]
     return "\n".join(parts)
+
+
+def _definition_files(directory: Path) -> list[str]:
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.name.endswith((".yaml", ".yml")):
+            try:
+                stat = entry.stat()
+            except OSError:
+                continue
+            found.append(f"{entry.name} {stat.st_size} {stat.st_mtime_ns}")
+    return found
 
 
 def cache_path(config_path: Path) -> Path:
@@ -77,12 +99,12 @@ def cache_path(config_path: Path) -> Path:
 
 def read_settings(config_path: Path, environ: Mapping[str, str]) -> HookSettings | None:
     """The cached settings of ``config_path`` if they are current, else None."""
-    expected = fingerprint(config_path, environ)
     try:
         data = json.loads(cache_path(config_path).read_text(encoding="utf-8"))
         settings = HookSettings(**data)
     except (OSError, ValueError, TypeError):
         return None
+    expected = fingerprint(config_path, environ, settings.automations_dir)
     return settings if expected is not None and settings.fingerprint == expected else None
 
 
@@ -109,7 +131,7 @@ def settings_of(
     url: str = config.database_url
     if not url.startswith("sqlite:////") or "?" in url:
         return None
-    print_ = fingerprint(config.path, environ)
+    print_ = fingerprint(config.path, environ, config.file.automations_dir)
     if print_ is None:
         return None
     watch = config.file.watch
@@ -130,4 +152,5 @@ def settings_of(
         referenced_secrets=list(config.referenced_secrets),
         evidence_max_bytes=config.file.events.evidence_max_bytes,
         string_max_chars=config.file.events.string_max_chars,
+        automations_dir=config.file.automations_dir,
     )

@@ -20,7 +20,13 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from autohub.config import Config, find_literal_secrets, referenced_names, reread_config_file
+from autohub.config import (
+    Config,
+    definition_files,
+    find_literal_secrets,
+    referenced_names,
+    reread_config_file,
+)
 from autohub.errors import ConfigError, DefinitionError, InvalidInput, Problem
 from autohub.paths import PROJECT_IMPORTS
 from autohub.registry.decorators import ATTRIBUTE, DeclaredAutomation
@@ -154,10 +160,7 @@ def check_definition(
 
 def source_files(config: Config) -> list[Path]:
     """The YAML definition files, in load order."""
-    directory = config.automations_dir
-    if not directory.is_dir():
-        return []
-    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    return definition_files(config.automations_dir)
 
 
 def fingerprint(config: Config, step_modules: Iterable[str] = ()) -> Fingerprint:
