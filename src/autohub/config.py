@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from autohub.errors import ConfigError, Problem, SecretsError
-from autohub.paths import STATE_DIR, find_config
+from autohub.paths import STATE_DIR, definition_files, find_config
 from autohub.redact import Redactor, is_secret_key, looks_secret
 from autohub.secret_values import REFERENCE, Secrets, references
 from autohub.units import Bytes
@@ -420,7 +420,6 @@ def load_config(
         raise ConfigError([Problem(str(secrets_path), None, None, exc.message)]) from exc
 
     referenced = referenced_names(document.data if document else None)
-    referenced |= definition_file_references(root / file.automations_dir)
     return Config(
         root=root,
         path=config_path,
@@ -451,10 +450,7 @@ def reread_config_file(config: Config) -> Config:
         config,
         file=config.file.model_copy(update={key: getattr(file, key) for key in DEFINITION_KEYS}),
         document=document,
-        referenced_secrets=sorted(
-            referenced_names(document.data)
-            | definition_file_references(config.root / file.automations_dir)
-        ),
+        referenced_secrets=sorted(referenced_names(document.data)),
         problems=[],
     )
 
@@ -572,8 +568,9 @@ def _walk_strings(
 
 def definition_file_references(directory: Path) -> set[str]:
     """The secret names the YAML definition files in ``directory`` refer to, read from
-    their text (a process that never loads the definitions, the Claude Code hook, still
-    redacts them; a name in a comment is redacted too, which is harmless)."""
+    their text: for a process that does not load the definitions (the Claude Code hook;
+    the registry gives everyone else ``Registry.referenced_secrets``). A name in a
+    comment is redacted too, which is harmless."""
     names: set[str] = set()
     for path in definition_files(directory):
         try:
@@ -581,13 +578,6 @@ def definition_file_references(directory: Path) -> set[str]:
         except OSError:
             continue
     return names
-
-
-def definition_files(directory: Path) -> list[Path]:
-    """The YAML definition files of ``directory``, in load order."""
-    if not directory.is_dir():
-        return []
-    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 
 
 def referenced_names(data: Any) -> set[str]:

@@ -117,9 +117,7 @@ class Hub:
                     from autohub.registry.loader import RegistryWatcher
 
                     made = RegistryWatcher(self.config)
-                    self._redact_referenced(
-                        made.config.referenced_secrets, made.registry.referenced_secrets
-                    )
+                    self.redact_references(made.registry.referenced_secrets)
                     self._watcher = made
         return self._watcher
 
@@ -130,16 +128,16 @@ class Hub:
         refer to are redacted from then on."""
         watcher = self._registry_watcher
         if watcher.reload_if_changed():
-            self._redact_referenced(
+            self.redact_references(
                 watcher.config.referenced_secrets, watcher.registry.referenced_secrets
             )
         return watcher
 
-    def _redact_referenced(self, *sources: Iterable[str]) -> None:
+    def redact_references(self, *sources: Iterable[str]) -> None:
         """Redact the values of every secret named in ``sources`` (references, ``${NAME}``,
-        of autohub.yaml, of loaded definitions, of a stored one a run executes), wherever
-        the definition was declared: a step's output that echoes one is stored as
-        ``[REDACTED]``."""
+        of autohub.yaml, of loaded definitions, of a stored one a run executes, of the
+        definition files the hook reads), wherever the definition was declared: a step's
+        output that echoes one is stored as ``[REDACTED]``."""
         referenced = {name for source in sources for name in source}
         if referenced <= set(self.config.referenced_secrets):
             return
@@ -330,7 +328,7 @@ class Hub:
         if definition is not None and definition.version == run.version:
             return definition.automation
         stored = self.definitions.get(run.automation, run.version)
-        self._redact_referenced(referenced_names(stored.content))
+        self.redact_references(referenced_names(stored.content))
         return Automation.model_validate(stored.content)
 
     def action_plugins(self) -> dict[str, ActionHandler]:

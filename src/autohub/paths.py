@@ -5,6 +5,7 @@ Standard library only: the Claude Code hook's fast start finds the project with 
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -24,3 +25,17 @@ def find_config(start: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def definition_files(directory: Path) -> list[Path]:
+    """The YAML definition files of ``directory`` (``*.yaml``, ``*.yml``), in load order:
+    by name."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError:
+        return []
+    return [
+        Path(entry.path)
+        for entry in entries
+        if entry.name.endswith((".yaml", ".yml")) and entry.is_file()
+    ]

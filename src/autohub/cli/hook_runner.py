@@ -45,6 +45,7 @@ def run_claude_code_hook(
         except ValueError as exc:
             problem = f"hook input is not JSON: {exc}"
     cwd = start_directory(payload, env)
+    from autohub.config import definition_file_references
     from autohub.hub import Hub
 
     try:
@@ -55,6 +56,9 @@ def run_claude_code_hook(
         return EXIT_CONTINUE
     with hub:
         try:
+            # The hook does not load the definitions: the secrets their files refer to are
+            # read from the files' text (and cached for the fast start with the settings).
+            hub.redact_references(definition_file_references(hub.config.automations_dir))
             return _handle(hub, payload, problem, stderr, env)
         except Exception as exc:  # never break the agent: say it, record it, let it go on
             message = _say(exc, stderr)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from autohub.paths import STATE_DIR
+from autohub.paths import STATE_DIR, definition_files
 
 CACHE_FILE = "hook-settings.json"
 FORMAT = 2
@@ -78,18 +78,13 @@ def fingerprint(
 
 
 def _definition_files(directory: Path) -> list[str]:
-    try:
-        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
-    except OSError:
-        return []
     found = []
-    for entry in entries:
-        if entry.name.endswith((".yaml", ".yml")):
-            try:
-                stat = entry.stat()
-            except OSError:
-                continue
-            found.append(f"{entry.name} {stat.st_size} {stat.st_mtime_ns}")
+    for path in definition_files(directory):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        found.append(f"{path.name} {stat.st_size} {stat.st_mtime_ns}")
     return found
 
 

@@ -20,15 +20,9 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from autohub.config import (
-    Config,
-    definition_files,
-    find_literal_secrets,
-    referenced_names,
-    reread_config_file,
-)
+from autohub.config import Config, find_literal_secrets, referenced_names, reread_config_file
 from autohub.errors import ConfigError, DefinitionError, InvalidInput, Problem
-from autohub.paths import PROJECT_IMPORTS
+from autohub.paths import PROJECT_IMPORTS, definition_files
 from autohub.registry.decorators import ATTRIBUTE, DeclaredAutomation
 from autohub.registry.models import (
     GRAPH_CHECKED_BY_CALLER,
@@ -451,7 +445,7 @@ class _Loader:
                     continue
                 module_name = choice.python.function.split(":", 1)[0]
                 if module_name not in self._step_specs:  # a thousand steps, one module
-                    spec = _find_spec(module_name, self.config.root)
+                    spec = _find_spec(module_name, root)
                     self._step_specs[module_name] = spec
                     if spec is not None and spec.origin and _inside(spec.origin, root):
                         self.step_modules[module_name] = spec.origin

@@ -20,14 +20,13 @@ after ``MAX_CHAIN`` in a row (``event_trigger.skipped``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from autohub.errors import InvalidInput, NotFound
-from autohub.hub import Hub
 from autohub.registry.triggers import EventTrigger
-from autohub.server.polling import PolledPart
+from autohub.server.firing import TriggerFirer
 
 if TYPE_CHECKING:
     from autohub.store.event_cursors import EventCursorStore
@@ -43,14 +42,12 @@ RUNS_KEPT = 4096
 
 
 @dataclass
-class EventTriggers(PolledPart):
+class EventTriggers(TriggerFirer):
     """Starts the runs of a project's event triggers from a background thread."""
 
     thread_name = "event-triggers"
+    detected_from = DETECTED_FROM
 
-    hub: Hub
-    on_fire: Callable[[], None] = lambda: None
-    poll_seconds: float = 1.0
     batch: int = 500
     _tail: EventTail | None = field(default=None, init=False)
     _runs: dict[str, tuple[str, int]] = field(default_factory=dict, init=False)
@@ -59,7 +56,7 @@ class EventTriggers(PolledPart):
     def cursor_name(self) -> str:
         return f"event-triggers:{self.hub.project}"
 
-    @property
+    @cached_property
     def cursors(self) -> EventCursorStore:
         from autohub.store.event_cursors import EventCursorStore
 
@@ -135,9 +132,9 @@ class EventTriggers(PolledPart):
             return False
         if depth < MAX_CHAIN:
             return True
-        self._record(
-            "event_trigger.skipped",
+        self._record_about(
             event,
+            "event_trigger.skipped",
             "warning",
             {
                 **self._evidence(event, automation),
@@ -187,9 +184,9 @@ class EventTriggers(PolledPart):
             params = trigger.params_from(event.to_dict())
             run, created = self.hub.start(automation, params, trigger="event", idempotency_key=key)
         except InvalidInput as exc:  # e.g. the params the event maps to do not validate
-            self._record(
-                "event_trigger.failed",
+            self._record_about(
                 event,
+                "event_trigger.failed",
                 "failed",
                 {**evidence, "error": exc.message},
                 uid=_uid(f"failed:{key}"),  # one record, however many servers try
@@ -197,9 +194,9 @@ class EventTriggers(PolledPart):
             return 0
         if not created:
             return 0  # another server started it
-        self._record(
-            "event_trigger.fired",
+        self._record_about(
             event,
+            "event_trigger.fired",
             "success",
             {**evidence, "run_id": run.id},
             run_id=run.id,
@@ -215,27 +212,16 @@ class EventTriggers(PolledPart):
             "event_status": event.status,
         }
 
-    def _record(
+    def _record_about(
         self,
-        event_type: str,
         cause: Event,
+        event_type: str,
         status: str,
         evidence: dict[str, Any],
-        *,
-        run_id: str | None = None,
-        uid: str | None = None,
+        **fields: Any,
     ) -> None:
-        fields: dict[str, Any] = {"uid": uid} if uid else {}
-        self.hub.events.record(
-            event_type,
-            cause.project_id,
-            status,
-            run_id=run_id,
-            parent_id=cause.id,
-            detected_from=DETECTED_FROM,
-            evidence=evidence,
-            **fields,
-        )
+        """Record what became of ``cause`` (its child: ``parent_id``)."""
+        self._record(event_type, cause.project_id, status, evidence, parent_id=cause.id, **fields)
 
 
 def _uid(text: str) -> str:

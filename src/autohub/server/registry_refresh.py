@@ -11,12 +11,11 @@ the environment, the secrets and the server's own settings are read at start onl
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
-from autohub.errors import AutohubError
 from autohub.hub import Hub
 from autohub.registry.loader import Registry
+from autohub.server.polling import PolledPart
 
 logger = logging.getLogger(__name__)
 
@@ -24,25 +23,22 @@ REFRESH_SECONDS = 2.0
 """How often the sources are checked (a few ``stat`` calls)."""
 
 
-class RegistryRefresher:
+class RegistryRefresher(PolledPart):
     """Reloads ``hub``'s registry when its sources change, on a thread of its own."""
+
+    thread_name = "registry"
 
     def __init__(self, hub: Hub, interval: float = REFRESH_SECONDS) -> None:
         self.hub = hub
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.poll_seconds = interval
         self._reported: object | None = None
 
     def start(self) -> None:
         self.hub.registry  # noqa: B018 - loaded before the first check compares with it
-        self._thread = threading.Thread(target=self._main, name="autohub-registry", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+    def _pass(self) -> None:
+        self.check()
 
     def check(self) -> bool:
         """One check; True when the registry was reloaded."""
@@ -66,15 +62,6 @@ class RegistryRefresher:
                 },
             )
         return False
-
-    def _main(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.check()
-            except AutohubError as exc:
-                logger.warning("registry check: %s", exc.message)
-            except Exception:
-                logger.exception("registry check failed")
 
     def _record(self, event_type: str, status: str, evidence: dict[str, Any]) -> None:
         self.hub.events.record(event_type, self.hub.project, status, evidence=evidence)

@@ -26,16 +26,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from autohub.errors import AutohubError
-from autohub.hub import Hub
 from autohub.registry.loader import Registry
 from autohub.registry.triggers import CronTrigger
-from autohub.server.polling import PolledPart
+from autohub.server.firing import TriggerFirer
 from autohub.store.schedules import Schedule, ScheduleStore
 
 logger = logging.getLogger(__name__)
@@ -93,14 +90,12 @@ def plan(trigger: CronTrigger, next_fire_at: datetime, now: datetime, grace: flo
 
 
 @dataclass
-class Scheduler(PolledPart):
+class Scheduler(TriggerFirer):
     """Fires a project's cron triggers from a background thread."""
 
     thread_name = "scheduler"
+    detected_from = "scheduler"
 
-    hub: Hub
-    on_fire: Callable[[], None] = lambda: None
-    poll_seconds: float = 1.0
     lease_seconds: float = 30.0
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -245,7 +240,11 @@ class Scheduler(PolledPart):
         if not created:
             return None  # this tick's run exists: a scheduler that died made it
         self._record(
-            "schedule.fired", claimed.project_id, "success", {**evidence, "run_id": run.id}, run.id
+            "schedule.fired",
+            claimed.project_id,
+            "success",
+            {**evidence, "run_id": run.id},
+            run_id=run.id,
         )
         return run.id
 
@@ -265,21 +264,4 @@ class Scheduler(PolledPart):
                 "last": firing.last_misfire.isoformat() if firing.last_misfire else None,
                 "fired_once": trigger.misfire == "run_once",
             },
-        )
-
-    def _record(
-        self,
-        event_type: str,
-        project_id: str,
-        status: str,
-        evidence: dict[str, Any],
-        run_id: str | None = None,
-    ) -> None:
-        self.hub.events.record(
-            event_type,
-            project_id,
-            status,
-            run_id=run_id,
-            detected_from="scheduler",
-            evidence=evidence,
         )
